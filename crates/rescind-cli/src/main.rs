@@ -1,0 +1,80 @@
+//! # rescind
+//!
+//! The `rescind` command: run a node (`serve`) or talk to one (`revoke`,
+//! `check`, `status`).
+//!
+//! ## Layout
+//! - `main.rs`: the command line (clap) and dispatch.
+//! - [`serve`]: config layering (defaults ← TOML ← env ← flags) and the node's lifetime.
+//! - [`client`]: the client commands and their output.
+//! - [`timearg`]: TIME and DUR arguments.
+//! - [`hex`]: consistency tokens as hex.
+
+mod client;
+mod hex;
+mod serve;
+mod timearg;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Rescind: a replicated token revocation store.
+///
+/// Run a node with `rescind serve`, then revoke and check tokens against it.
+/// TIME is RFC 3339 (2026-11-23T10:00:00Z), unix seconds, `now`, `now-15m` or
+/// `now+1h`; DUR is 90s, 15m, 1h, 30d.
+#[derive(Parser, Debug)]
+#[command(name = "rescind", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a node (defaults: data in ./rescind-data, gRPC on 127.0.0.1:7400).
+    Serve(serve::ServeArgs),
+    /// Revoke a token id, or every token of a principal issued before a time.
+    Revoke(client::RevokeArgs),
+    /// Ask the node whether a token is revoked.
+    Check(client::CheckArgs),
+    /// Show the node's identity, counts, state digest and version vector.
+    Status(client::StatusArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Revoke(args) => client::revoke(args).await,
+            Command::Check(args) => client::check(args).await,
+            Command::Status(args) => client::status(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

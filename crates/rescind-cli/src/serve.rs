@@ -1,0 +1,122 @@
+//! `rescind serve`: layer the configuration and run a node until a signal.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use rescind_node::auth::TokenSource;
+use rescind_node::{Config, Node};
+
+/// Flags of `rescind serve`. Each overrides the TOML config; each has an env twin.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// TOML config file; every key and its default is in deploy/rescind.toml.
+    #[arg(long, env = "RESCIND_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (sled database, node identity, generated admin token). [default: ./rescind-data]
+    #[arg(long, env = "RESCIND_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// gRPC listen address; port 0 picks a free port. [default: 127.0.0.1:7400]
+    #[arg(long, env = "RESCIND_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Node name, fixed for the life of the data dir. [default: recorded name, else host name]
+    #[arg(long, env = "RESCIND_NODE_NAME")]
+    node_name: Option<String>,
+    /// Region label. [default: local]
+    #[arg(long, env = "RESCIND_REGION")]
+    region: Option<String>,
+    /// File holding the admin token (needed to listen beyond loopback, unless
+    /// RESCIND_ADMIN_TOKEN is set).
+    #[arg(long, env = "RESCIND_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax), logs go to stderr.
+    #[arg(long, env = "RESCIND_LOG", default_value = "info")]
+    log: String,
+}
+
+/// Defaults ← TOML file ← environment ← flags.
+fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = &args.data_dir {
+        config.data_dir = v.clone();
+    }
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = &args.node_name {
+        config.node_name = Some(v.clone());
+    }
+    if let Some(v) = &args.region {
+        config.region = v.clone();
+    }
+    if let Some(v) = &args.admin_token_file {
+        config.admin_token_file = Some(v.clone());
+    }
+    // Only from the environment: a token on the command line shows in `ps`.
+    if let Some(t) = env_nonempty("RESCIND_ADMIN_TOKEN") {
+        config.admin_token = Some(t);
+    }
+    if let Some(t) = env_nonempty("RESCIND_CHECK_TOKEN") {
+        config.check_token = Some(t);
+    }
+    Ok(config)
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Run a node until SIGINT or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let config = layered_config(&args)?;
+    let node = Node::open(config.clone()).await?;
+    match node.token_source() {
+        TokenSource::Generated(path) => tracing::info!(file = %path.display(), "admin token generated"),
+        TokenSource::File(path) => tracing::info!(file = %path.display(), "admin token read"),
+        TokenSource::Configured => tracing::info!("admin token configured"),
+    }
+    let listener = node.bind().await?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let status = node.engine().status();
+    // One line on stdout, for people and for scripts waiting on start-up.
+    println!(
+        "rescind listening on {addr} (node {}, region {}, {} revoked ids, {} cutoffs)",
+        status.node_id, status.region, status.deny_entries, status.cutoffs
+    );
+    std::io::stdout().flush().ok();
+    node.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: draining requests and flushing");
+}

@@ -1,0 +1,85 @@
+//! `--help` tells the truth about the commands and flags the README promises.
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rescind"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?} --help failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn help_lists_every_command_and_flag() {
+    let top = help(&[]);
+    for cmd in ["serve", "revoke", "check", "status"] {
+        assert!(top.contains(cmd), "top-level help lacks {cmd}");
+    }
+    let serve = help(&["serve"]);
+    for flag in [
+        "--data-dir",
+        "--listen",
+        "--node-name",
+        "--region",
+        "--config",
+        "RESCIND_LISTEN",
+    ] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}");
+    }
+    let revoke = help(&["revoke"]);
+    for kind in ["token", "subject", "client", "tenant", "key", "session"] {
+        assert!(revoke.contains(kind), "revoke --help lacks {kind}");
+    }
+    let token = help(&["revoke", "token"]);
+    for flag in [
+        "--expires-in",
+        "--expires-at",
+        "--reason",
+        "--json",
+        "--addr",
+        "RESCIND_TOKEN",
+    ] {
+        assert!(token.contains(flag), "revoke token --help lacks {flag}");
+    }
+    let check = help(&["check"]);
+    for flag in [
+        "--token-id",
+        "--subject",
+        "--client-id",
+        "--tenant",
+        "--key-id",
+        "--session-id",
+        "--issued-at",
+        "--token-version",
+        "--json",
+    ] {
+        assert!(check.contains(flag), "check --help lacks {flag}");
+    }
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rescind"))
+        .args([
+            "revoke",
+            "token",
+            "t",
+            "--expires-in",
+            "soon",
+            "--addr",
+            "127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
+    let out = Command::new(env!("CARGO_BIN_EXE_rescind"))
+        .args(["check", "--issued-at", "yesterday", "--addr", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--issued-at"));
+}

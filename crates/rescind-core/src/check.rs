@@ -1,0 +1,93 @@
+//! The revocation rules (DESIGN.md §1).
+
+use crate::cutoff::{CutoffMap, PrincipalKind};
+use crate::deny::DenySet;
+
+/// One token to decide on. Absent fields are not consulted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckQuery<'a> {
+    /// The token's id.
+    pub token_id: Option<&'a str>,
+    /// The principals it carries, indexed by [`PrincipalKind::index`].
+    pub principals: [Option<&'a str>; 5],
+    /// When it was issued (unix ms); 0 = unknown, which any time cutoff revokes.
+    pub issued_at_ms: u64,
+    /// Its version; absent counts as 0 against `min_version`.
+    pub token_version: u64,
+}
+
+impl<'a> CheckQuery<'a> {
+    /// A query by token id alone.
+    pub fn token(id: &'a str) -> Self {
+        Self {
+            token_id: Some(id),
+            ..Self::default()
+        }
+    }
+
+    /// Set one principal.
+    pub fn with(mut self, kind: PrincipalKind, id: &'a str) -> Self {
+        self.principals[kind.index()] = Some(id);
+        self
+    }
+
+    /// Set the issue time.
+    pub fn issued_at(mut self, ms: u64) -> Self {
+        self.issued_at_ms = ms;
+        self
+    }
+}
+
+/// Which rule revoked a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Its id is in the deny set.
+    TokenId,
+    /// A cutoff on one of its principals.
+    Cutoff(PrincipalKind),
+}
+
+/// The answer to a [`CheckQuery`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// The first rule that matched, or None when the token is allowed.
+    pub rule: Option<Rule>,
+    /// For a token id: when it was revoked; for a cutoff: its
+    /// `issued_before_ms` (0 when only `min_version` matched).
+    pub revoked_at_ms: u64,
+}
+
+impl Decision {
+    /// True when the token must be rejected.
+    pub fn revoked(&self) -> bool {
+        self.rule.is_some()
+    }
+}
+
+/// Decide one query. The deny set is consulted first, then each principal in
+/// [`PrincipalKind::ALL`] order; a token is revoked when *any* rule matches, so
+/// cutoffs at several scopes combine by max.
+pub fn decide(deny: &DenySet, cutoffs: &CutoffMap, q: &CheckQuery<'_>) -> Decision {
+    if let Some(meta) = q.token_id.and_then(|id| deny.get(id)) {
+        return Decision {
+            rule: Some(Rule::TokenId),
+            revoked_at_ms: meta.revoked_at_ms,
+        };
+    }
+    for kind in PrincipalKind::ALL {
+        let Some(principal) = q.principals[kind.index()] else {
+            continue;
+        };
+        let Some(cutoff) = cutoffs.get(kind, principal) else {
+            continue;
+        };
+        if cutoff.revokes(q.issued_at_ms, q.token_version) {
+            let by_time = cutoff.issued_before_ms != 0 && q.issued_at_ms <= cutoff.issued_before_ms;
+            return Decision {
+                rule: Some(Rule::Cutoff(kind)),
+                revoked_at_ms: if by_time { cutoff.issued_before_ms } else { 0 },
+            };
+        }
+    }
+    Decision::default()
+}

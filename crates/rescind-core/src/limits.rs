@@ -1,0 +1,112 @@
+//! Input limits and field validation (DESIGN.md §7), shared by the gRPC
+//! service, the CLI and the simulator so that every front end rejects the same
+//! input with the same words.
+
+/// Longest token or principal id, in bytes.
+pub const MAX_ID_BYTES: usize = 512;
+/// Longest `reason` / `actor` text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 256;
+/// Most checks in one `CheckBatch`.
+pub const MAX_BATCH: usize = 1024;
+/// Latest accepted time: 9999-12-31T23:59:59.999Z in unix milliseconds.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+/// Largest gRPC message a node decodes, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A request field that breaks a limit. Displays as `field: problem`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// The field's name as the API spells it (e.g. `checks[3].token_id`).
+    pub field: String,
+    /// What is wrong and what the limit is.
+    pub problem: String,
+}
+
+impl FieldError {
+    /// A field error from its parts.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A token or principal id: 1..=[`MAX_ID_BYTES`] bytes, no control characters.
+pub fn id(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_ID_BYTES} bytes (got {})", value.len()),
+        ));
+    }
+    no_control(field, value)
+}
+
+/// Free text (`reason`, `actor`): at most [`MAX_TEXT_BYTES`] bytes, no control characters.
+pub fn text(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.len() > MAX_TEXT_BYTES {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_TEXT_BYTES} bytes (got {})", value.len()),
+        ));
+    }
+    no_control(field, value)
+}
+
+fn no_control(field: &str, value: &str) -> Result<(), FieldError> {
+    match value.char_indices().find(|(_, c)| c.is_control()) {
+        Some((at, _)) => Err(FieldError::new(
+            field,
+            format!("must not contain control characters (found one at byte {at})"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A unix-millisecond time: 0..=[`MAX_TIME_MS`].
+pub fn time_ms(field: &str, value: i64) -> Result<u64, FieldError> {
+    if !(0..=MAX_TIME_MS).contains(&value) {
+        return Err(FieldError::new(
+            field,
+            format!("must be a unix time in milliseconds between 0 and {MAX_TIME_MS} (got {value})"),
+        ));
+    }
+    Ok(value as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_bounded_and_printable() {
+        assert!(id("token_id", "tok-1").is_ok());
+        assert!(id("token_id", &"x".repeat(MAX_ID_BYTES)).is_ok());
+        let e = id("token_id", &"x".repeat(MAX_ID_BYTES + 1)).unwrap_err();
+        assert_eq!(e.field, "token_id");
+        assert!(e.to_string().contains("512"), "{e}");
+        assert!(id("token_id", "").is_err());
+        assert!(
+            id("subject", "a\nb")
+                .unwrap_err()
+                .to_string()
+                .starts_with("subject:")
+        );
+        assert!(id("subject", "a\u{7f}b").is_err());
+        assert!(id("subject", "ünïcødé").is_ok());
+    }
+
+    #[test]
+    fn times_are_in_range() {
+        assert_eq!(time_ms("t", 0), Ok(0));
+        assert!(time_ms("t", -1).is_err());
+        assert!(time_ms("t", MAX_TIME_MS + 1).is_err());
+        assert!(text("reason", &"r".repeat(MAX_TEXT_BYTES + 1)).is_err());
+        assert!(text("reason", "").is_ok());
+    }
+}

@@ -1,0 +1,285 @@
+//! Bearer-token authentication and token-id redaction for logs.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::config::Config;
+
+/// Name of the generated admin token file inside the data dir.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Where the admin token came from (for the start-up log line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `admin_token` in config or env.
+    Configured,
+    /// Read from this file (configured `admin_token_file`, or a token generated earlier).
+    File(PathBuf),
+    /// Generated now into this file.
+    Generated(PathBuf),
+}
+
+/// Why the node cannot settle on an admin token.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Listening beyond loopback with a token nobody configured is refused.
+    #[error(
+        "refusing to listen on {0} without a configured admin token: set admin_token \
+         (or RESCIND_ADMIN_TOKEN) or admin_token_file; a generated token is only allowed on loopback"
+    )]
+    ExposedWithoutToken(SocketAddr),
+    /// The token file could not be read or written.
+    #[error("admin token file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The token is too short, too long or not printable.
+    #[error("{0}")]
+    Format(String),
+}
+
+/// A token must be 16..=256 visible ASCII characters.
+pub fn check_token_format(key: &str, token: &str) -> Result<(), String> {
+    if (16..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} must be 16 to 256 visible ASCII characters (no spaces)"
+        ))
+    }
+}
+
+/// The tokens a node accepts, kept as hashes so comparisons take the same time
+/// whatever the input.
+#[derive(Clone)]
+pub struct Auth {
+    admin: [u8; 32],
+    check: Option<[u8; 32]>,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth { .. }")
+    }
+}
+
+impl Auth {
+    /// Settle the admin token from config, a file, or a fresh one in the data dir.
+    pub fn resolve(config: &Config) -> Result<(Self, TokenSource), AuthError> {
+        let (admin, source) = if let Some(t) = &config.admin_token {
+            (t.clone(), TokenSource::Configured)
+        } else if let Some(path) = &config.admin_token_file {
+            (read_token(path)?, TokenSource::File(path.clone()))
+        } else if !config.listen.ip().is_loopback() {
+            return Err(AuthError::ExposedWithoutToken(config.listen));
+        } else {
+            let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+            if path.exists() {
+                (read_token(&path)?, TokenSource::File(path))
+            } else {
+                (generate_token(&path)?, TokenSource::Generated(path))
+            }
+        };
+        check_token_format("admin token", &admin).map_err(AuthError::Format)?;
+        Ok((
+            Self {
+                admin: hash(&admin),
+                check: config.check_token.as_deref().map(hash),
+                redactor: Redactor::new(&admin),
+            },
+            source,
+        ))
+    }
+
+    /// `Revoke` and other writes: the admin token is required.
+    #[allow(clippy::result_large_err)]
+    pub fn require_admin(&self, metadata: &MetadataMap) -> Result<(), Status> {
+        match bearer(metadata)? {
+            Some(t) if ct_eq(&hash(t), &self.admin) => Ok(()),
+            Some(_) => Err(Status::unauthenticated(
+                "authorization: the bearer token is not the admin token",
+            )),
+            None => Err(Status::unauthenticated(
+                "authorization: missing; this call needs `authorization: Bearer <admin token>`",
+            )),
+        }
+    }
+
+    /// Reads: open unless a check token is configured; then it or the admin token.
+    #[allow(clippy::result_large_err)]
+    pub fn require_reader(&self, metadata: &MetadataMap) -> Result<(), Status> {
+        let Some(check) = &self.check else {
+            return Ok(());
+        };
+        match bearer(metadata)? {
+            Some(t) => {
+                let h = hash(t);
+                if ct_eq(&h, check) | ct_eq(&h, &self.admin) {
+                    Ok(())
+                } else {
+                    Err(Status::unauthenticated(
+                        "authorization: the bearer token is not the check token",
+                    ))
+                }
+            }
+            None => Err(Status::unauthenticated(
+                "authorization: missing; this node needs `authorization: Bearer <check token>` for reads",
+            )),
+        }
+    }
+
+    /// The redactor for token ids in logs.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn bearer(metadata: &MetadataMap) -> Result<Option<&str>, Status> {
+    let Some(value) = metadata.get("authorization") else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Status::unauthenticated("authorization: not visible ASCII"))?;
+    match value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    {
+        Some(t) => Ok(Some(t.trim())),
+        None => Err(Status::unauthenticated(
+            "authorization: expected `Bearer <token>`",
+        )),
+    }
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    *blake3::hash(token.as_bytes()).as_bytes()
+}
+
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn read_token(path: &Path) -> Result<String, AuthError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AuthError::File {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+fn generate_token(path: &Path) -> Result<String, AuthError> {
+    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let err = |source| AuthError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(err)?;
+    writeln!(file, "{token}").map_err(err)?;
+    file.sync_all().map_err(err)?;
+    Ok(token)
+}
+
+/// Turns a token id into a short keyed hash for logs: stable on one node (so
+/// log lines about the same id can be matched), useless for recovering the id.
+#[derive(Clone)]
+pub struct Redactor {
+    key: [u8; 32],
+}
+
+impl Redactor {
+    /// A redactor keyed from the admin token.
+    pub fn new(secret: &str) -> Self {
+        Self {
+            key: blake3::derive_key("rescind 2026-11 log redaction of token ids", secret.as_bytes()),
+        }
+    }
+
+    /// 12 hex digits naming `id` in logs.
+    pub fn short(&self, id: &str) -> String {
+        let h = blake3::keyed_hash(&self.key, id.as_bytes());
+        h.to_hex()[..12].to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(value: &str) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        m.insert("authorization", value.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn admin_and_check_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            check_token: Some("reader-token-0123456789".into()),
+            ..Config::default()
+        };
+        let (auth, source) = Auth::resolve(&config).unwrap();
+        let TokenSource::Generated(path) = source else {
+            panic!("expected a generated token, got {source:?}");
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let admin = read_token(&path).unwrap();
+        assert!(auth.require_admin(&md(&format!("Bearer {admin}"))).is_ok());
+        assert!(auth.require_admin(&md("Bearer reader-token-0123456789")).is_err());
+        assert!(auth.require_admin(&MetadataMap::new()).is_err());
+        assert!(auth.require_admin(&md(&admin)).is_err(), "no Bearer prefix");
+        assert!(auth.require_reader(&md("Bearer reader-token-0123456789")).is_ok());
+        assert!(auth.require_reader(&md(&format!("Bearer {admin}"))).is_ok());
+        assert!(auth.require_reader(&MetadataMap::new()).is_err());
+        // A second start reads the same token back.
+        let (_, again) = Auth::resolve(&config).unwrap();
+        assert_eq!(again, TokenSource::File(path));
+    }
+
+    #[test]
+    fn exposed_without_a_configured_token_is_refused() {
+        let config = Config {
+            listen: "0.0.0.0:7400".parse().unwrap(),
+            ..Config::default()
+        };
+        let err = Auth::resolve(&config).unwrap_err();
+        assert!(
+            err.to_string().contains("refusing to listen on 0.0.0.0:7400"),
+            "{err}"
+        );
+        let ok = Config {
+            admin_token: Some("a-configured-admin-token".into()),
+            ..config
+        };
+        assert_eq!(Auth::resolve(&ok).unwrap().1, TokenSource::Configured);
+    }
+
+    #[test]
+    fn redaction_is_stable_and_keyed() {
+        let a = Redactor::new("secret-one-0123456789");
+        let b = Redactor::new("secret-two-0123456789");
+        assert_eq!(a.short("tok-1"), a.short("tok-1"));
+        assert_ne!(a.short("tok-1"), b.short("tok-1"));
+        assert!(!a.short("tok-1").contains("tok"));
+    }
+}

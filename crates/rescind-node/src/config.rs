@@ -1,0 +1,178 @@
+//! The node's configuration: one serde tree, every key with a documented
+//! default. `deploy/rescind.toml` is the checked-in sample; keep them in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a node reads at start. Missing keys take their defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Node name (1..=64 of `A-Z a-z 0-9 . _ -`). Default: the name recorded in
+    /// the data dir, else the host name. Fixed for the life of the data dir.
+    pub node_name: Option<String>,
+    /// Region label, reported by `Status` and used to spread replication.
+    pub region: String,
+    /// Where sled, the node identity and the generated admin token live.
+    pub data_dir: PathBuf,
+    /// gRPC listen address. Anything but loopback needs `admin_token` or
+    /// `admin_token_file`: a node refuses to start otherwise.
+    pub listen: SocketAddr,
+    /// The admin bearer token `Revoke` requires. Unset: read from
+    /// `admin_token_file`, else generated once into `<data_dir>/admin.token` (0600).
+    pub admin_token: Option<String>,
+    /// A file holding the admin token (first line).
+    pub admin_token_file: Option<PathBuf>,
+    /// When set, `Check`, `CheckBatch` and `Status` also need a bearer token:
+    /// this one or the admin token. Unset: reads are open.
+    pub check_token: Option<String>,
+    /// How long after its expiry a deny entry is kept; at least the clock skew
+    /// allowed between nodes, so no node drops an entry another still needs.
+    #[serde(with = "humantime_serde")]
+    pub expiry_grace: Duration,
+    /// How often expired entries are pruned.
+    #[serde(with = "humantime_serde")]
+    pub gc_interval: Duration,
+    /// Longest a `Check` with a consistency token waits for the node to catch up
+    /// (the request's own deadline, if shorter, wins).
+    #[serde(with = "humantime_serde")]
+    pub max_consistency_wait: Duration,
+    /// Most client connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+    /// Most requests in flight per connection.
+    pub max_concurrent_requests_per_connection: usize,
+    /// Most revokes queued for the writer; callers beyond it wait (back-pressure).
+    pub write_queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node_name: None,
+            region: "local".into(),
+            data_dir: PathBuf::from("./rescind-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
+            admin_token: None,
+            admin_token_file: None,
+            check_token: None,
+            expiry_grace: Duration::from_secs(300),
+            gc_interval: Duration::from_secs(60),
+            max_consistency_wait: Duration::from_secs(5),
+            max_connections: 1024,
+            max_concurrent_requests_per_connection: 256,
+            write_queue: 8192,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or has unknown keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Read a TOML config file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Check ranges and names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(name) = &self.node_name {
+            check_label("node_name", name)?;
+        }
+        check_label("region", &self.region)?;
+        if self.max_connections == 0 || self.max_concurrent_requests_per_connection == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections and max_concurrent_requests_per_connection must be at least 1".into(),
+            ));
+        }
+        if self.write_queue == 0 {
+            return Err(ConfigError::Invalid("write_queue must be at least 1".into()));
+        }
+        if self.gc_interval.is_zero() {
+            return Err(ConfigError::Invalid("gc_interval must be more than 0s".into()));
+        }
+        for (key, token) in [
+            ("admin_token", &self.admin_token),
+            ("check_token", &self.check_token),
+        ] {
+            if let Some(t) = token {
+                crate::auth::check_token_format(key, t).map_err(ConfigError::Invalid)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node name or region: 1..=64 of `A-Z a-z 0-9 . _ -`.
+pub fn check_label(key: &str, value: &str) -> Result<(), ConfigError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{key} must be 1 to 64 characters of A-Z a-z 0-9 . _ - (got {value:?})"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_config_parses_and_equals_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/rescind.toml");
+        let sample = Config::from_file(&path).expect("deploy/rescind.toml parses");
+        assert_eq!(
+            sample,
+            Config::default(),
+            "deploy/rescind.toml must show the defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_names_are_refused() {
+        let err = toml::from_str::<Config>("lisen = \"1.2.3.4:1\"").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let c = Config {
+            node_name: Some("bad name".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("node_name"));
+        assert!(Config::default().validate().is_ok());
+    }
+}

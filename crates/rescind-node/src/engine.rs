@@ -1,0 +1,262 @@
+//! [`Engine`]: a node's state in memory, its writer, and the read paths.
+//!
+//! Reads (`check`, `status`) take a shared lock on the in-memory [`State`] and
+//! never touch disk or network; many run in parallel. Writes go to one writer
+//! thread ([`crate::writer`]) that batches them into one durable flush.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use rescind_core::check::CheckQuery;
+use rescind_core::{ConsistencyToken, Cutoff, Decision, Digest, OriginId, PrincipalKind, State};
+use rescind_store::{Identity, Store, StoreError};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::SharedClock;
+use crate::writer::{self, Job};
+
+/// What to revoke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// One token id until it expires (`expires_at_ms`, 0 = never).
+    Token {
+        /// The id.
+        token_id: String,
+        /// Natural expiry, unix ms; 0 = never.
+        expires_at_ms: u64,
+    },
+    /// A principal's cutoff; `issued_before_ms == 0` means "now".
+    Cutoff {
+        /// Kind of principal.
+        kind: PrincipalKind,
+        /// Its id.
+        principal: String,
+        /// The bounds.
+        cutoff: Cutoff,
+    },
+}
+
+/// A validated revoke request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokeCommand {
+    /// What to revoke.
+    pub target: RevokeTarget,
+    /// Operator's reason (kept in the op log).
+    pub reason: String,
+    /// Who asked (kept in the op log).
+    pub actor: String,
+}
+
+/// The acknowledgement of a durable revoke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokeOutcome {
+    /// For read-your-revocations on any node.
+    pub token: ConsistencyToken,
+    /// The state already revoked this; nothing was written.
+    pub already_revoked: bool,
+    /// The op's seq (0 when already revoked).
+    pub seq: u64,
+}
+
+/// Errors of the engine.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The writer stopped (shutdown, or an earlier storage failure).
+    #[error("the node cannot accept writes: {0}")]
+    Unavailable(String),
+    /// The store failed; the write is not acknowledged.
+    #[error("storage failed, revocation not acknowledged: {0}")]
+    Storage(String),
+    /// A consistency token names ops this node has not applied in time.
+    #[error(
+        "this node has not caught up with the consistency token yet (waited {waited_ms} ms); retry, or ask another node"
+    )]
+    NotCaughtUp {
+        /// How long it waited.
+        waited_ms: u64,
+    },
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        EngineError::Storage(e.to_string())
+    }
+}
+
+/// A point-in-time view of the node for `Status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// `name#incarnation`.
+    pub node_id: String,
+    /// The node's identity.
+    pub identity: Identity,
+    /// Region label.
+    pub region: String,
+    /// Revoked ids held.
+    pub deny_entries: u64,
+    /// Principals with a cutoff.
+    pub cutoffs: u64,
+    /// Digest of the observable state.
+    pub digest: Digest,
+    /// Contiguous seq per origin.
+    pub version_vector: Vec<(OriginId, u64)>,
+    /// See [`Engine::staleness_ms`].
+    pub staleness_ms: u64,
+    /// Entries dropped by expiry GC since start.
+    pub expired_pruned: u64,
+    /// Time since start.
+    pub uptime_ms: u64,
+}
+
+/// State shared by the engine handles and the writer thread.
+pub(crate) struct Shared {
+    pub(crate) state: RwLock<State>,
+    pub(crate) identity: Identity,
+    pub(crate) origin: OriginId,
+    pub(crate) node_id: String,
+    pub(crate) region: String,
+    pub(crate) clock: SharedClock,
+    /// Bumped after every applied batch: wakes consistency-token waiters.
+    pub(crate) applied: watch::Sender<u64>,
+    started: Instant,
+}
+
+/// Handle to a node's state; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Owns the writer thread; [`WriterHandle::join`] waits for it to drain and stop
+/// once every [`Engine`] clone is dropped.
+#[derive(Debug)]
+pub struct WriterHandle(std::thread::JoinHandle<()>);
+
+impl WriterHandle {
+    /// Wait (on a blocking thread) for the writer to finish its queue.
+    pub async fn join(self) {
+        let _ = tokio::task::spawn_blocking(move || self.0.join()).await;
+    }
+}
+
+impl Engine {
+    /// Load the state from `store` and start the writer thread.
+    pub fn start(
+        store: Arc<dyn Store>,
+        region: &str,
+        expiry_grace: Duration,
+        write_queue: usize,
+        clock: SharedClock,
+    ) -> Result<(Engine, WriterHandle), EngineError> {
+        let mut state = State::new(expiry_grace.as_millis() as u64);
+        let stats = store.load_into(&mut state)?;
+        let identity = store.identity().clone();
+        let origin = identity.origin();
+        tracing::info!(
+            node = %origin,
+            deny_entries = stats.deny_entries,
+            cutoffs = stats.cutoffs,
+            seq = state.clock().get(&origin),
+            "state loaded"
+        );
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            node_id: origin.to_string(),
+            origin,
+            identity,
+            region: region.to_owned(),
+            clock,
+            applied: watch::Sender::new(0),
+            started: Instant::now(),
+        });
+        let (tx, rx) = mpsc::channel(write_queue);
+        let handle =
+            writer::spawn(shared.clone(), store, rx).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        Ok((Engine { shared, jobs: tx }, WriterHandle(handle)))
+    }
+
+    /// This node's id, `name#incarnation`.
+    pub fn node_id(&self) -> &str {
+        &self.shared.node_id
+    }
+
+    /// Decide one query from memory.
+    pub fn check(&self, q: &CheckQuery<'_>) -> Decision {
+        self.shared.state.read().check(q)
+    }
+
+    /// Decide many queries under one read lock.
+    pub fn check_many<'a>(&self, qs: impl IntoIterator<Item = &'a CheckQuery<'a>>) -> Vec<Decision> {
+        let state = self.shared.state.read();
+        qs.into_iter().map(|q| state.check(q)).collect()
+    }
+
+    /// How long this node may have been missing other origins' revocations.
+    /// A lone node has no other origins: 0. Heartbeats from peers feed this
+    /// once replication runs.
+    pub fn staleness_ms(&self) -> u64 {
+        0
+    }
+
+    /// Revoke, and return once the revocation is durable.
+    pub async fn revoke(&self, cmd: RevokeCommand) -> Result<RevokeOutcome, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Revoke { cmd, reply }, rx).await?
+    }
+
+    /// Drop expired entries now; returns how many went.
+    pub async fn prune_expired(&self) -> Result<usize, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Prune { reply }, rx).await?
+    }
+
+    async fn submit<T>(&self, job: Job, rx: oneshot::Receiver<T>) -> Result<T, EngineError> {
+        let gone = || EngineError::Unavailable("the writer has stopped".into());
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// Wait until every op `token` names is applied, for at most `timeout`.
+    pub async fn wait_for(&self, token: &ConsistencyToken, timeout: Duration) -> Result<(), EngineError> {
+        let mut applied = self.shared.applied.subscribe();
+        let start = tokio::time::Instant::now();
+        loop {
+            if token.is_covered_by(self.shared.state.read().clock()) {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(start + timeout, applied.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(EngineError::Unavailable("the node is shutting down".into())),
+                Err(_) => {
+                    return Err(EngineError::NotCaughtUp {
+                        waited_ms: start.elapsed().as_millis() as u64,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Identity, counts, digest and version vector.
+    pub fn status(&self) -> StatusSnapshot {
+        let state = self.shared.state.read();
+        StatusSnapshot {
+            node_id: self.shared.node_id.clone(),
+            identity: self.shared.identity.clone(),
+            region: self.shared.region.clone(),
+            deny_entries: state.deny().len() as u64,
+            cutoffs: state.cutoffs().len() as u64,
+            digest: state.digest(),
+            version_vector: state.clock().iter().map(|(o, s)| (o.clone(), s)).collect(),
+            staleness_ms: self.staleness_ms(),
+            expired_pruned: state.pruned(),
+            uptime_ms: self.shared.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// The node's wall clock, unix ms.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+}

@@ -1,0 +1,36 @@
+//! # rescind-node
+//!
+//! The Rescind server: a node that answers checks from memory, acknowledges a
+//! revocation only once it is durable, and serves the `rescind.v1` gRPC API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rescind_node::NodeError> {
+//! let config = rescind_node::Config::default();
+//! rescind_node::run(config, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+//!
+//! ## Layout
+//! - [`config`]: [`Config`], the one serde tree of settings with its defaults.
+//! - [`auth`]: admin / check bearer tokens, the generated `admin.token`, log redaction.
+//! - [`engine`]: [`Engine`], the in-memory state and its read paths.
+//! - [`writer`]: the single writer thread and its group commit.
+//! - [`convert`]: request validation and wire conversions.
+//! - [`service`]: the `Revocations` gRPC service.
+//! - [`net`]: the bounded accept loop.
+//! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
+//! - [`clock`]: the injected wall clock.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod net;
+pub mod server;
+pub mod service;
+pub mod writer;
+
+pub use config::Config;
+pub use engine::{Engine, EngineError, RevokeCommand, RevokeOutcome, RevokeTarget};
+pub use server::{Node, NodeError, run};

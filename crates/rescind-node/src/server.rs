@@ -1,0 +1,205 @@
+//! Opening a node (storage, identity, auth, state) and serving it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rescind_core::limits::MAX_MESSAGE_BYTES;
+use rescind_proto::v1::revocations_server::RevocationsServer;
+use rescind_store::{SledStore, Store, StoreError};
+use tokio::net::TcpListener;
+
+use crate::auth::{Auth, AuthError, TokenSource};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, EngineError, WriterHandle};
+use crate::service::RevocationService;
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Admin token problems, or an exposed listener without one.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The data dir could not be opened.
+    #[error("cannot open data dir {dir}: {source}")]
+    Store {
+        /// The data dir.
+        dir: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// The data dir could not be created.
+    #[error("cannot create data dir {dir}: {source}")]
+    DataDir {
+        /// The data dir.
+        dir: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The engine could not start.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// An opened node: state loaded, writer running, not yet serving.
+pub struct Node {
+    config: Config,
+    engine: Engine,
+    writer: WriterHandle,
+    auth: Auth,
+    token_source: TokenSource,
+}
+
+impl Node {
+    /// Validate `config`, open (or initialise) the data dir, settle the admin
+    /// token and load the state into memory.
+    pub async fn open(config: Config) -> Result<Node, NodeError> {
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Node::open`] with an injected wall clock.
+    pub async fn open_with_clock(config: Config, clock: SharedClock) -> Result<Node, NodeError> {
+        config.validate()?;
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+        let (auth, token_source) = Auth::resolve(&config)?;
+        let requested = config.node_name.clone();
+        let default_name = default_node_name();
+        let c = config.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let store =
+                SledStore::open(&dir.join("db"), requested.as_deref(), &default_name).map_err(|source| {
+                    NodeError::Store {
+                        dir: dir.display().to_string(),
+                        source,
+                    }
+                })?;
+            let store: Arc<dyn Store> = Arc::new(store);
+            Ok::<_, NodeError>(Engine::start(
+                store,
+                &c.region,
+                c.expiry_grace,
+                c.write_queue,
+                clock,
+            )?)
+        })
+        .await
+        .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;
+        let (engine, writer) = opened;
+        Ok(Node {
+            config,
+            engine,
+            writer,
+            auth,
+            token_source,
+        })
+    }
+
+    /// The engine (for embedding and tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Where the admin token came from.
+    pub fn token_source(&self) -> &TokenSource {
+        &self.token_source
+    }
+
+    /// Bind the configured listen address.
+    pub async fn bind(&self) -> Result<TcpListener, NodeError> {
+        let addr = self.config.listen;
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { addr, source })
+    }
+
+    /// Serve on `listener` until `shutdown` completes, then drain: stop
+    /// accepting, finish in-flight requests, let the writer flush its queue.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NodeError> {
+        let Node {
+            config,
+            engine,
+            writer,
+            auth,
+            ..
+        } = self;
+        let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait);
+        let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
+        let incoming = crate::net::limited_incoming(listener, config.max_connections);
+        let result = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection)
+            .add_service(
+                RevocationsServer::new(service)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        gc.abort();
+        let _ = gc.await;
+        drop(engine);
+        writer.join().await;
+        tracing::info!("node stopped");
+        Ok(result?)
+    }
+}
+
+/// Prune expired entries now and then, starting right away.
+async fn gc_loop(engine: Engine, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let span = tracing::debug_span!("expiry_gc");
+        let _e = span.enter();
+        match engine.prune_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "expired entries dropped"),
+            Err(e) => tracing::warn!(error = %e, "expiry GC failed"),
+        }
+    }
+}
+
+/// The host name, or `rescind` when it cannot be read.
+fn default_node_name() -> String {
+    let raw = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    if name.is_empty() { "rescind".into() } else { name }
+}
+
+/// Open a node from `config`, bind its listen address and serve until `shutdown`.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
+    let node = Node::open(config).await?;
+    let listener = node.bind().await?;
+    node.serve(listener, shutdown).await
+}

@@ -1,0 +1,182 @@
+//! The `rescind.v1.Revocations` gRPC service.
+
+use std::time::Duration;
+
+use rescind_core::limits::FieldError;
+use rescind_proto::v1 as pb;
+use rescind_proto::v1::revocations_server::Revocations;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::auth::Auth;
+use crate::convert;
+use crate::engine::{Engine, EngineError};
+
+/// Serves checks from memory and revokes through the writer.
+#[derive(Clone)]
+pub struct RevocationService {
+    engine: Engine,
+    auth: Auth,
+    /// Upper bound on a consistency-token wait (the request deadline may be shorter).
+    max_consistency_wait: Duration,
+}
+
+impl RevocationService {
+    /// A service over `engine`.
+    pub fn new(engine: Engine, auth: Auth, max_consistency_wait: Duration) -> Self {
+        Self {
+            engine,
+            auth,
+            max_consistency_wait,
+        }
+    }
+
+    fn wait_bound(&self, metadata: &tonic::metadata::MetadataMap) -> Duration {
+        grpc_timeout(metadata).map_or(self.max_consistency_wait, |t| t.min(self.max_consistency_wait))
+    }
+}
+
+fn invalid(e: FieldError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+fn engine_status(e: EngineError) -> Status {
+    match e {
+        EngineError::NotCaughtUp { .. } | EngineError::Unavailable(_) => Status::unavailable(e.to_string()),
+        EngineError::Storage(_) => Status::internal(e.to_string()),
+    }
+}
+
+/// The `grpc-timeout` header: digits then a unit (H M S m u n).
+pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let v = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[tonic::async_trait]
+impl Revocations for RevocationService {
+    async fn check(&self, request: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
+        let span = tracing::debug_span!("rpc.check");
+        async move {
+            self.auth.require_reader(request.metadata())?;
+            let valid = convert::check(request.get_ref(), "").map_err(invalid)?;
+            if let Some(token) = &valid.consistency {
+                let bound = self.wait_bound(request.metadata());
+                self.engine.wait_for(token, bound).await.map_err(engine_status)?;
+            }
+            let d = self.engine.check(&valid.query);
+            Ok(Response::new(convert::decision(
+                d,
+                self.engine.node_id(),
+                self.engine.staleness_ms(),
+            )))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn check_batch(
+        &self,
+        request: Request<pb::CheckBatchRequest>,
+    ) -> Result<Response<pb::CheckBatchResponse>, Status> {
+        let span = tracing::debug_span!("rpc.check_batch", n = request.get_ref().checks.len());
+        async move {
+            self.auth.require_reader(request.metadata())?;
+            let checks = &request.get_ref().checks;
+            convert::batch_size(checks.len()).map_err(invalid)?;
+            let mut valid = Vec::with_capacity(checks.len());
+            for (i, c) in checks.iter().enumerate() {
+                valid.push(convert::check(c, &format!("checks[{i}].")).map_err(invalid)?);
+            }
+            let bound = self.wait_bound(request.metadata());
+            for v in &valid {
+                if let Some(token) = &v.consistency {
+                    self.engine.wait_for(token, bound).await.map_err(engine_status)?;
+                }
+            }
+            let decisions = self.engine.check_many(valid.iter().map(|v| &v.query));
+            let (node, staleness) = (self.engine.node_id(), self.engine.staleness_ms());
+            let results = decisions
+                .into_iter()
+                .map(|d| convert::decision(d, node, staleness))
+                .collect();
+            Ok(Response::new(pb::CheckBatchResponse { results }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn revoke(
+        &self,
+        request: Request<pb::RevokeRequest>,
+    ) -> Result<Response<pb::RevokeResponse>, Status> {
+        let span = tracing::info_span!(
+            "rpc.revoke",
+            id = tracing::field::Empty,
+            seq = tracing::field::Empty
+        );
+        async move {
+            self.auth.require_admin(request.metadata())?;
+            let cmd = convert::revoke(request.into_inner()).map_err(invalid)?;
+            let label = match &cmd.target {
+                crate::engine::RevokeTarget::Token { token_id, .. } => {
+                    format!("token:{}", self.auth.redactor().short(token_id))
+                }
+                crate::engine::RevokeTarget::Cutoff { kind, principal, .. } => {
+                    format!("{}:{}", kind.name(), self.auth.redactor().short(principal))
+                }
+            };
+            tracing::Span::current().record("id", label.as_str());
+            let out = self.engine.revoke(cmd).await.map_err(engine_status)?;
+            tracing::Span::current().record("seq", out.seq);
+            tracing::info!(already = out.already_revoked, "revocation durable");
+            Ok(Response::new(pb::RevokeResponse {
+                consistency_token: out.token.encode(),
+                already_revoked: out.already_revoked,
+                node_id: self.engine.node_id().to_owned(),
+                seq: out.seq,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let _span = tracing::debug_span!("rpc.status").entered();
+        self.auth.require_reader(request.metadata())?;
+        let s = self.engine.status();
+        Ok(Response::new(pb::StatusResponse {
+            node_id: s.node_id,
+            node_name: s.identity.node_name,
+            incarnation: format!("{:016x}", s.identity.incarnation),
+            region: s.region,
+            deny_entries: s.deny_entries,
+            cutoffs: s.cutoffs,
+            digest: s.digest.to_string(),
+            version_vector: s
+                .version_vector
+                .into_iter()
+                .map(|(o, seq)| pb::OriginSeq {
+                    origin: o.to_string(),
+                    seq,
+                })
+                .collect(),
+            staleness_ms: s.staleness_ms,
+            expired_pruned: s.expired_pruned,
+            uptime_ms: s.uptime_ms,
+        }))
+    }
+}

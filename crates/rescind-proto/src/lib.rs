@@ -1,0 +1,13 @@
+//! # rescind-proto
+//!
+//! Rust types, clients and servers for the `rescind.v1` gRPC API, generated at
+//! build time from `proto/rescind/v1/*.proto` by protox + tonic-prost-build.
+//!
+//! ## Layout
+//! - [`v1`]: the generated messages, `revocations_client` and `revocations_server`.
+
+/// The `rescind.v1` package.
+pub mod v1 {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("rescind.v1");
+}

@@ -1,0 +1,128 @@
+//! # rescind-store
+//!
+//! Durable state of a Rescind node behind a narrow [`Store`] trait (DESIGN.md
+//! §3, §9): the op log, the materialised deny set and cutoffs, the version
+//! vector, and the node's identity. Two adapters share one test suite:
+//! [`SledStore`] for production and [`MemStore`] for tests and simulation.
+//!
+//! The node computes what an op changes in memory (`rescind_core::State`), then
+//! hands the store a [`WriteBatch`] holding the op-log entries *and* only the
+//! entries that changed, written in one transaction (Garage's
+//! merge-then-write-if-changed). A write is durable only after [`Store::flush`].
+//!
+//! ## Layout
+//! - [`identity`]: [`Identity`], node name + incarnation, created once per data dir.
+//! - [`batch`]: [`WriteBatch`], what one commit writes.
+//! - [`keys`]: byte layout of keys, shared by both adapters.
+//! - [`sled_store`]: the production adapter, [`SledStore`].
+//! - [`mem_store`]: the in-memory adapter, [`MemStore`].
+
+pub mod batch;
+pub mod identity;
+pub mod keys;
+pub mod mem_store;
+pub mod sled_store;
+
+#[cfg(test)]
+mod suite;
+
+pub use batch::WriteBatch;
+pub use identity::Identity;
+pub use mem_store::MemStore;
+pub use sled_store::SledStore;
+
+use rescind_core::{Op, OriginId, State};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an I/O or internal error.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value could not be decoded: the data dir is damaged or was
+    /// written by an incompatible version.
+    #[error("corrupt {what} in the data dir: {detail}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// What failed.
+        detail: String,
+    },
+    /// The data dir belongs to a node with another name.
+    #[error(
+        "the data dir belongs to node `{stored}`, not `{requested}`: start with --node-name {stored}, or use a fresh data dir"
+    )]
+    NameMismatch {
+        /// Name recorded in the data dir.
+        stored: String,
+        /// Name asked for.
+        requested: String,
+    },
+}
+
+/// What loading a store into memory found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    /// Deny entries read.
+    pub deny_entries: u64,
+    /// Cutoffs read.
+    pub cutoffs: u64,
+    /// Origins in the version vector.
+    pub origins: u64,
+}
+
+/// The narrow storage interface a node needs.
+///
+/// Implementations must make [`Store::commit`] atomic (all of a batch or none
+/// of it after a crash) and [`Store::flush`] durable (everything committed
+/// before it survives a crash once it returns).
+pub trait Store: Send + Sync + 'static {
+    /// The identity recorded in this store.
+    fn identity(&self) -> &Identity;
+
+    /// Rebuild `state` (deny entries, cutoffs, version vector) from the store.
+    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError>;
+
+    /// Write one batch atomically (not yet durable: see [`Store::flush`]).
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+
+    /// Make everything committed so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Up to `limit` ops of `origin` with seq greater than `after_seq`, in seq order.
+    fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError>;
+}
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn identity(&self) -> &Identity {
+        (**self).identity()
+    }
+    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError> {
+        (**self).load_into(state)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        (**self).commit(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+    fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
+        (**self).ops_after(origin, after, limit)
+    }
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // postcard only fails to encode into a Vec for types that cannot be
+    // represented (none of ours): an empty value would then fail to decode.
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}

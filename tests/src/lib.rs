@@ -1,0 +1,182 @@
+//! # rescind-tests
+//!
+//! Black-box integration tests: they start the real `rescind` binary on
+//! 127.0.0.1 port 0 with a temporary data dir and talk to it over gRPC or
+//! through the CLI, exactly as a user would.
+//!
+//! ## Layout
+//! - [`NodeProc`]: one `rescind serve` process (start, kill -9, restart).
+//! - [`rescind_bin`]: where the binary is (built by `cargo test` before any test runs).
+//! - `tests/*.rs`: the acceptance tests.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rescind_proto::v1::revocations_client::RevocationsClient;
+use tonic::transport::Channel;
+
+/// How long a node may take to start before a test fails.
+pub const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The `rescind` binary: `$RESCIND_BIN`, else next to this test's own executable
+/// (`target/<profile>/rescind`).
+pub fn rescind_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RESCIND_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(format!("rescind{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` (which builds it) or set RESCIND_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `rescind serve`.
+pub struct NodeProc {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    /// The line it printed on start.
+    pub banner: String,
+}
+
+impl NodeProc {
+    /// Start a node on `data_dir` (port 0, loopback) with extra `serve` flags,
+    /// and wait for its "listening" line.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> NodeProc {
+        let mut child = Command::new(rescind_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(extra)
+            .env_remove("RESCIND_ADMIN_TOKEN")
+            .env_remove("RESCIND_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn rescind serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let banner = loop {
+            match rx.recv_timeout(START_DEADLINE) {
+                Ok(line) if line.starts_with("rescind listening on ") => break line,
+                Ok(_) => continue,
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("node did not report listening within {START_DEADLINE:?}: {e}");
+                }
+            }
+        };
+        let addr = banner
+            .trim_start_matches("rescind listening on ")
+            .split_whitespace()
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unparsable banner: {banner}"));
+        NodeProc {
+            child,
+            addr,
+            data_dir: data_dir.to_owned(),
+            banner,
+        }
+    }
+
+    /// SIGKILL the process and reap it: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// The generated admin token.
+    pub fn admin_token(&self) -> String {
+        let text = std::fs::read_to_string(self.data_dir.join("admin.token")).expect("admin.token");
+        text.trim().to_owned()
+    }
+
+    /// A gRPC client to this node.
+    pub async fn client(&self) -> RevocationsClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .expect("url")
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .expect("connect to node");
+        RevocationsClient::new(channel)
+    }
+
+    /// A request carrying the admin token.
+    pub fn admin<T>(&self, message: T) -> tonic::Request<T> {
+        with_bearer(message, &self.admin_token())
+    }
+
+    /// Run the `rescind` CLI against this node (`--addr` added; the admin
+    /// token found through `RESCIND_DATA_DIR`).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(rescind_bin())
+            .args(args)
+            .arg("--addr")
+            .arg(self.addr.to_string())
+            .env("RESCIND_DATA_DIR", &self.data_dir)
+            .env_remove("RESCIND_TOKEN")
+            .output()
+            .expect("run rescind CLI")
+    }
+
+    /// Run the CLI with `--json`, require success, parse stdout.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "rescind {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "rescind {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request with `authorization: Bearer <token>`.
+pub fn with_bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header value"),
+    );
+    req
+}
