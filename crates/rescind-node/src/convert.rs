@@ -197,3 +197,49 @@ mod tests {
         assert_eq!(revoke(long_reason).unwrap_err().field, "reason");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn any_text() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![".{0,8}", "[a-z]{500,600}", any::<String>()])
+    }
+
+    proptest! {
+        /// Arbitrary requests never panic, and whatever passes respects the limits.
+        #[test]
+        fn any_request_is_answered_without_panic(
+            token_id in any_text(), subject in any_text(), tenant in any_text(),
+            issued_at_ms in any::<i64>(), token in prop::option::of(prop::collection::vec(any::<u8>(), 0..64)),
+            kind in any::<i32>(), before in any::<i64>(), reason in ".{0,300}",
+        ) {
+            let req = pb::CheckRequest {
+                token_id: token_id.clone(), subject, tenant, issued_at_ms,
+                consistency_token: token, ..Default::default()
+            };
+            if let Ok(v) = check(&req, "") {
+                for id in v.query.token_id.iter().chain(v.query.principals.iter().flatten()) {
+                    prop_assert!(!id.is_empty() && id.len() <= limits::MAX_ID_BYTES);
+                    prop_assert!(!id.chars().any(char::is_control));
+                }
+                prop_assert!(issued_at_ms >= 0);
+            }
+            let revoke_req = pb::RevokeRequest {
+                target: Some(pb::revoke_request::Target::Cutoff(pb::CutoffRevocation {
+                    principal_kind: kind,
+                    principal_id: token_id.unwrap_or_default(),
+                    issued_before_ms: before,
+                    min_version: 0,
+                })),
+                reason,
+                actor: String::new(),
+            };
+            if revoke(revoke_req).is_ok() {
+                prop_assert!((1..=5).contains(&kind) && before >= 0);
+            }
+        }
+    }
+}

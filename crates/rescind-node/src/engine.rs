@@ -200,6 +200,11 @@ impl Engine {
         0
     }
 
+    /// Writes queued for the writer and not yet taken into a batch.
+    pub fn queued_writes(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Revoke, and return once the revocation is durable.
     pub async fn revoke(&self, cmd: RevokeCommand) -> Result<RevokeOutcome, EngineError> {
         let (reply, rx) = oneshot::channel();

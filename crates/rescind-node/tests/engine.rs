@@ -1,0 +1,225 @@
+//! The engine over an instrumented store: group commit, ack-after-flush,
+//! consistency-token waits, expiry GC.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use rescind_core::check::CheckQuery;
+use rescind_core::{ConsistencyToken, Cutoff, Op, OriginId, PrincipalKind, State};
+use rescind_node::clock::WallClock;
+use rescind_node::engine::{RevokeCommand, RevokeTarget};
+use rescind_node::{Engine, EngineError};
+use rescind_store::{Identity, LoadStats, MemStore, Store, StoreError, WriteBatch};
+
+/// A MemStore that counts flushes, records the highest seq made durable, and
+/// can hold its first flush until the test releases it.
+struct Instrumented {
+    inner: MemStore,
+    flushes: AtomicU64,
+    committed_seq: AtomicU64,
+    durable_seq: AtomicU64,
+    gate: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Instrumented {
+    fn new(gated: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemStore::with_identity(Identity {
+                node_name: "eng".into(),
+                incarnation: 7,
+            }),
+            flushes: AtomicU64::new(0),
+            committed_seq: AtomicU64::new(0),
+            durable_seq: AtomicU64::new(0),
+            gate: Mutex::new(!gated),
+            opened: Condvar::new(),
+        })
+    }
+
+    fn release(&self) {
+        *self.gate.lock() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl Store for Instrumented {
+    fn identity(&self) -> &Identity {
+        self.inner.identity()
+    }
+    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError> {
+        self.inner.load_into(state)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if let Some(top) = batch.ops.iter().map(|o| o.seq).max() {
+            self.committed_seq.fetch_max(top, Ordering::SeqCst);
+        }
+        self.inner.commit(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut open = self.gate.lock();
+        while !*open {
+            self.opened.wait(&mut open);
+        }
+        drop(open);
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        self.durable_seq
+            .store(self.committed_seq.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.inner.flush()
+    }
+    fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
+        self.inner.ops_after(origin, after, limit)
+    }
+}
+
+struct FixedClock(AtomicU64);
+
+impl WallClock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+fn start(store: Arc<Instrumented>, clock: Arc<FixedClock>) -> (Engine, rescind_node::engine::WriterHandle) {
+    Engine::start(store, "test", Duration::from_secs(60), 1024, clock).expect("engine starts")
+}
+
+fn token(id: &str, expires_at_ms: u64) -> RevokeCommand {
+    RevokeCommand {
+        target: RevokeTarget::Token {
+            token_id: id.into(),
+            expires_at_ms,
+        },
+        reason: String::new(),
+        actor: String::new(),
+    }
+}
+
+/// Wait for a condition with a deadline (no sleeping as synchronisation).
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_revokes_share_flushes_and_are_acked_only_after_one() {
+    let store = Instrumented::new(true);
+    let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
+    let (engine, writer) = start(store.clone(), clock);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (engine, store) = (engine.clone(), store.clone());
+        tasks.push(tokio::spawn(async move {
+            let out = engine.revoke(token(&format!("t{i}"), 0)).await.expect("acked");
+            // The ack may only come once this op is durable.
+            assert!(
+                store.durable_seq.load(Ordering::SeqCst) >= out.seq,
+                "acked before flush"
+            );
+            out.seq
+        }));
+    }
+    // The first batch (however many jobs it took) is stuck in its flush; wait
+    // until every other revoke is queued behind it.
+    eventually("64 revokes committed or queued", || {
+        let in_flush = store.committed_seq.load(Ordering::SeqCst) as usize;
+        in_flush > 0 && in_flush + engine.queued_writes() == 64
+    })
+    .await;
+    store.release();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+    let flushes = store.flushes.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&flushes), "64 revokes took {flushes} flushes");
+    drop(engine);
+    writer.join().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_tokens_wait_until_applied_or_time_out() {
+    let store = Instrumented::new(false);
+    let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
+    let (engine, _writer) = start(store.clone(), clock);
+    let me = OriginId::new("eng", 7);
+    // A token for an op nobody has written yet: times out with a clear error.
+    let future = ConsistencyToken::for_op(me.clone(), 1);
+    let err = engine
+        .wait_for(&future, Duration::from_millis(20))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::NotCaughtUp { .. }), "{err:?}");
+    assert!(err.to_string().contains("not caught up"));
+    // A waiter is woken when the op is applied.
+    let waiter = {
+        let engine = engine.clone();
+        let token = future.clone();
+        tokio::spawn(async move { engine.wait_for(&token, Duration::from_secs(20)).await })
+    };
+    let out = engine.revoke(token("x", 0)).await.unwrap();
+    assert_eq!(out.token, future);
+    waiter.await.unwrap().expect("woken once applied");
+    // A token from another origin this node has never heard of cannot be satisfied.
+    let foreign = ConsistencyToken::for_op(OriginId::new("elsewhere", 1), 1);
+    assert!(
+        engine
+            .wait_for(&foreign, Duration::from_millis(10))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn already_revoked_writes_nothing_and_gc_prunes_expired_entries() {
+    let store = Instrumented::new(false);
+    let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
+    let (engine, _writer) = start(store.clone(), clock.clone());
+    engine.revoke(token("short", 5_000)).await.unwrap();
+    let again = engine.revoke(token("short", 4_000)).await.unwrap();
+    assert!(again.already_revoked);
+    assert_eq!(again.seq, 0);
+    assert!(again.token.is_covered_by(&{
+        let mut s = State::new(0);
+        store.load_into(&mut s).unwrap();
+        s.clock().clone()
+    }));
+    // A cutoff at "now" (issued_before 0) takes the node's clock.
+    let cutoff = RevokeCommand {
+        target: RevokeTarget::Cutoff {
+            kind: PrincipalKind::Tenant,
+            principal: "acme".into(),
+            cutoff: Cutoff::default(),
+        },
+        reason: String::new(),
+        actor: String::new(),
+    };
+    engine.revoke(cutoff).await.unwrap();
+    let q = CheckQuery::default().with(PrincipalKind::Tenant, "acme");
+    assert!(engine.check(&q.issued_at(1_000)).revoked());
+    assert!(!engine.check(&q.issued_at(1_001)).revoked());
+
+    assert_eq!(engine.prune_expired().await.unwrap(), 0, "within grace");
+    clock.0.store(5_000 + 60_001, Ordering::SeqCst);
+    assert_eq!(engine.prune_expired().await.unwrap(), 1);
+    assert_eq!(engine.status().deny_entries, 0);
+    assert_eq!(engine.status().expired_pruned, 1);
+    // The deletion reached the store: a restart does not resurrect it.
+    let mut reloaded = State::new(0);
+    store.load_into(&mut reloaded).unwrap();
+    assert!(reloaded.deny().is_empty());
+    assert_eq!(reloaded.digest(), {
+        let s = engine.status();
+        s.digest
+    });
+}
