@@ -7,6 +7,7 @@
 //! ## Layout
 //! - [`NodeProc`]: one `rescind serve` process (start, kill -9, restart).
 //! - [`rescind_bin`]: where the binary is (built by `cargo test` before any test runs).
+//! - [`cluster`]: several nodes in several regions on loopback.
 //! - `tests/*.rs`: the acceptance tests.
 
 use std::io::{BufRead, BufReader};
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub mod cluster;
 
 use rescind_proto::v1::revocations_client::RevocationsClient;
 use tonic::transport::Channel;
@@ -107,6 +110,17 @@ impl NodeProc {
     pub fn kill9(&mut self) {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reap");
+    }
+
+    /// Send a signal by name (`STOP`, `CONT`, ...).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
     }
 
     /// The generated admin token.

@@ -399,6 +399,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 "version_vector": vv,
                 "expired_pruned": s.expired_pruned,
                 "uptime_ms": s.uptime_ms,
+                "gc_last": {"before": s.gc_last_before, "after": s.gc_last_after},
+                "peer_lag": s.peer_lag.iter().map(|p| json!({
+                    "node": p.node, "region": p.region, "staleness_ms": p.staleness_ms,
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -409,9 +413,97 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         println!("staleness     {} ms", s.staleness_ms);
         println!("expired GC'd  {}", s.expired_pruned);
         println!("uptime        {} s", s.uptime_ms / 1000);
+        println!(
+            "last GC       {} -> {} revoked ids",
+            s.gc_last_before, s.gc_last_after
+        );
         for e in &s.version_vector {
             println!("applied       {} up to op {}", e.origin, e.seq);
         }
+        for p in &s.peer_lag {
+            println!("peer lag      {} ({}) {} ms", p.node, p.region, p.staleness_ms);
+        }
+    }
+    Ok(())
+}
+
+/// `rescind peers [remove NODE]`
+#[derive(Args, Debug)]
+pub struct PeersArgs {
+    #[command(subcommand)]
+    action: Option<PeersAction>,
+    #[command(flatten)]
+    client: ClientOpts,
+}
+
+#[derive(Subcommand, Debug)]
+enum PeersAction {
+    /// Retire a node (by name) so it no longer counts for staleness; spreads by gossip.
+    Remove {
+        /// The node's name.
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+/// Run `rescind peers`.
+pub async fn peers(args: PeersArgs) -> anyhow::Result<()> {
+    if let Some(PeersAction::Remove { name, client: opts }) = args.action {
+        let mut client = opts.connect().await?;
+        let r = client
+            .remove_peer(opts.request(pb::RemovePeerRequest { name: name.clone() }, true)?)
+            .await
+            .map_err(|s| opts.call_error(s))?
+            .into_inner();
+        if opts.json {
+            println!("{}", json!({ "name": name, "removed": r.removed }));
+        } else if r.removed {
+            println!("{name}: retired; it no longer counts for staleness");
+        } else {
+            return Err(anyhow!("{name}: no such peer on {}", opts.addr));
+        }
+        return Ok(());
+    }
+    let opts = &args.client;
+    let mut client = opts.connect().await?;
+    let list = client
+        .list_peers(opts.request(pb::ListPeersRequest {}, true)?)
+        .await
+        .map_err(|s| opts.call_error(s))?
+        .into_inner();
+    if opts.json {
+        let peers: Vec<_> = list
+            .peers
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name, "region": p.region, "addr": p.addr, "incarnation": p.incarnation,
+                    "removed": p.removed, "last_contact_ago_ms": p.last_contact_ago_ms,
+                    "staleness_ms": p.staleness_ms,
+                })
+            })
+            .collect();
+        println!("{}", json!({ "peers": peers }));
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<12} {:<22} {:>14} {:>12}",
+        "NAME", "REGION", "ADDR", "LAST CONTACT", "LAG"
+    );
+    for p in &list.peers {
+        let contact = p
+            .last_contact_ago_ms
+            .map_or("never".to_string(), |ms| format!("{ms} ms ago"));
+        let lag = if p.removed {
+            "retired".to_string()
+        } else {
+            format!("{} ms", p.staleness_ms)
+        };
+        println!(
+            "{:<20} {:<12} {:<22} {:>14} {:>12}",
+            p.name, p.region, p.addr, contact, lag
+        );
     }
     Ok(())
 }

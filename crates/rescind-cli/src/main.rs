@@ -41,6 +41,8 @@ enum Command {
     Check(client::CheckArgs),
     /// Show the node's identity, counts, state digest and version vector.
     Status(client::StatusArgs),
+    /// List the node's peers with region, last contact and lag; or retire one.
+    Peers(client::PeersArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
             Command::Revoke(args) => client::revoke(args).await,
             Command::Check(args) => client::check(args).await,
             Command::Status(args) => client::status(args).await,
+            Command::Peers(args) => client::peers(args).await,
         }
     });
     match result {

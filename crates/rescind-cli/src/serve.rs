@@ -31,6 +31,17 @@ pub struct ServeArgs {
     /// RESCIND_ADMIN_TOKEN is set).
     #[arg(long, env = "RESCIND_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// A seed peer, host:port (repeatable; the env twin takes a comma-separated
+    /// list). Added to `[[peers]]` of the config file.
+    #[arg(long = "peer", env = "RESCIND_PEERS", value_delimiter = ',')]
+    peers: Vec<String>,
+    /// Shared secret every peer call carries (the same on every node; 16..=256
+    /// visible ASCII). Prefer the env var: a flag shows in `ps`.
+    #[arg(long, env = "RESCIND_CLUSTER_KEY", hide_env_values = true)]
+    cluster_key: Option<String>,
+    /// Address peers dial to reach this node. [default: the bound address]
+    #[arg(long, env = "RESCIND_ADVERTISE_ADDR")]
+    advertise_addr: Option<String>,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -53,6 +64,19 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.region {
         config.region = v.clone();
+    }
+    for addr in &args.peers {
+        if !config.peers.iter().any(|p| &p.addr == addr) {
+            config
+                .peers
+                .push(rescind_node::config::PeerSeed { addr: addr.clone() });
+        }
+    }
+    if let Some(v) = &args.cluster_key {
+        config.cluster_key = Some(v.clone());
+    }
+    if let Some(v) = &args.advertise_addr {
+        config.advertise_addr = Some(v.clone());
     }
     if let Some(v) = &args.admin_token_file {
         config.admin_token_file = Some(v.clone());

@@ -79,6 +79,71 @@ pub fn time_ms(field: &str, value: i64) -> Result<u64, FieldError> {
     Ok(value as u64)
 }
 
+/// A node name or region label: 1..=64 of `A-Z a-z 0-9 . _ -`.
+pub fn label(field: &str, value: &str) -> Result<(), FieldError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+        ))
+    }
+}
+
+/// An op received from a peer: the same limits as a client's request, so a
+/// malformed or hostile peer message can never put into the state what a
+/// client could not.
+pub fn op(op: &crate::Op) -> Result<(), FieldError> {
+    label("op.origin.node", &op.origin.node)?;
+    if op.seq == 0 {
+        return Err(FieldError::new("op.seq", "must be at least 1"));
+    }
+    let max = MAX_TIME_MS as u64;
+    match &op.payload {
+        crate::Payload::Token {
+            token_id,
+            expires_at_ms,
+            revoked_at_ms,
+            reason,
+            actor,
+        } => {
+            id("op.token_id", token_id)?;
+            text("op.reason", reason)?;
+            text("op.actor", actor)?;
+            if *expires_at_ms > max || *revoked_at_ms > max {
+                return Err(FieldError::new(
+                    "op.time",
+                    format!("must be at most {MAX_TIME_MS}"),
+                ));
+            }
+        }
+        crate::Payload::Cutoff {
+            principal,
+            cutoff,
+            revoked_at_ms,
+            reason,
+            actor,
+            ..
+        } => {
+            id("op.principal", principal)?;
+            text("op.reason", reason)?;
+            text("op.actor", actor)?;
+            if cutoff.issued_before_ms > max || *revoked_at_ms > max {
+                return Err(FieldError::new(
+                    "op.time",
+                    format!("must be at most {MAX_TIME_MS}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

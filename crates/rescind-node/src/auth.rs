@@ -283,3 +283,25 @@ mod tests {
         assert!(!a.short("tok-1").contains("tok"));
     }
 }
+
+/// A shared secret held as a hash, compared in constant time.
+#[derive(Clone)]
+pub struct SharedSecret([u8; 32]);
+
+impl SharedSecret {
+    /// Hold `secret`.
+    pub fn new(secret: &str) -> Self {
+        Self(hash(secret))
+    }
+
+    /// Does `given` equal the secret?
+    pub fn matches(&self, given: &str) -> bool {
+        ct_eq(&hash(given), &self.0)
+    }
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecret(..)")
+    }
+}

@@ -46,6 +46,35 @@ pub struct Config {
     pub max_concurrent_requests_per_connection: usize,
     /// Most revokes queued for the writer; callers beyond it wait (back-pressure).
     pub write_queue: usize,
+    /// Seed peers (`[[peers]] addr = "host:port"`); more are learned from them.
+    pub peers: Vec<PeerSeed>,
+    /// Shared secret every peer call must carry (16..=256 visible ASCII).
+    /// Unset: this node refuses peer traffic, and configuring peers is an error.
+    pub cluster_key: Option<String>,
+    /// Address peers dial to reach this node. Default: the bound listen address
+    /// (required when listening on 0.0.0.0 with peers).
+    pub advertise_addr: Option<String>,
+    /// Mean time between anti-entropy rounds (jittered ±25%).
+    #[serde(with = "humantime_serde")]
+    pub gossip_interval: Duration,
+    /// Peers a new revocation is pushed to at once: one per other region
+    /// first, then others.
+    pub push_fanout: usize,
+    /// Deadline of one peer call.
+    #[serde(with = "humantime_serde")]
+    pub peer_timeout: Duration,
+    /// Most ops in one gossip message (more follow next round).
+    pub gossip_max_ops: usize,
+    /// A peer lagging by more ops than this is sent a snapshot instead.
+    pub snapshot_after_ops: u64,
+}
+
+/// One seed peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSeed {
+    /// `host:port` of the peer's gRPC listener.
+    pub addr: String,
 }
 
 impl Default for Config {
@@ -64,6 +93,14 @@ impl Default for Config {
             max_connections: 1024,
             max_concurrent_requests_per_connection: 256,
             write_queue: 8192,
+            peers: Vec::new(),
+            cluster_key: None,
+            advertise_addr: None,
+            gossip_interval: Duration::from_millis(200),
+            push_fanout: 8,
+            peer_timeout: Duration::from_secs(2),
+            gossip_max_ops: 2048,
+            snapshot_after_ops: 100_000,
         }
     }
 }
@@ -136,17 +173,7 @@ impl Config {
 
 /// A node name or region: 1..=64 of `A-Z a-z 0-9 . _ -`.
 pub fn check_label(key: &str, value: &str) -> Result<(), ConfigError> {
-    let ok = (1..=64).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(format!(
-            "{key} must be 1 to 64 characters of A-Z a-z 0-9 . _ - (got {value:?})"
-        )))
-    }
+    rescind_core::limits::label(key, value).map_err(|e| ConfigError::Invalid(format!("{e} (got {value:?})")))
 }
 
 #[cfg(test)]

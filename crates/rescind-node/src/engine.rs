@@ -5,13 +5,18 @@
 //! thread ([`crate::writer`]) that batches them into one durable flush.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rescind_core::check::CheckQuery;
-use rescind_core::{ConsistencyToken, Cutoff, Decision, Digest, OriginId, PrincipalKind, State};
+use rescind_core::{
+    ConsistencyToken, Cutoff, Decision, DenyEntry, Digest, Op, OriginId, PrincipalKind, State, VersionVector,
+};
+use rescind_gossip::{Cluster, NodeInfo, PeerView};
 use rescind_store::{Identity, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::clock::SharedClock;
 use crate::writer::{self, Job};
@@ -107,6 +112,37 @@ pub struct StatusSnapshot {
     pub expired_pruned: u64,
     /// Time since start.
     pub uptime_ms: u64,
+    /// Every known peer with its lag.
+    pub peers: Vec<PeerView>,
+    /// Deny entries before and after the last expiry GC pass.
+    pub gc_last: (u64, u64),
+}
+
+/// How to start an [`Engine`].
+pub struct EngineOptions {
+    /// Region label.
+    pub region: String,
+    /// Grace after expiry before an entry is dropped.
+    pub expiry_grace: Duration,
+    /// Capacity of the writer's queue.
+    pub write_queue: usize,
+    /// Peer addresses to start gossip from.
+    pub seeds: Vec<String>,
+    /// Address peers should dial (may be set later, once bound).
+    pub advertise_addr: String,
+    /// The wall clock.
+    pub clock: SharedClock,
+}
+
+/// A started engine, its writer, and the stream of new local ops (durable)
+/// for the eager pusher.
+pub struct Started {
+    /// The engine handle.
+    pub engine: Engine,
+    /// The writer thread.
+    pub writer: WriterHandle,
+    /// New local ops, once durable.
+    pub local_ops: mpsc::Receiver<Op>,
 }
 
 /// State shared by the engine handles and the writer thread.
@@ -119,7 +155,17 @@ pub(crate) struct Shared {
     pub(crate) clock: SharedClock,
     /// Bumped after every applied batch: wakes consistency-token waiters.
     pub(crate) applied: watch::Sender<u64>,
+    /// The version vector as of the last successful flush: what gossip may ship.
+    pub(crate) durable: Mutex<VersionVector>,
+    /// Deny entries before and after the last GC pass.
+    pub(crate) gc_last: Mutex<(u64, u64)>,
+    /// Membership and freshness; updated by gossip, read by Status.
+    cluster: Mutex<Cluster>,
+    /// `Cluster::freshness_floor` (monotonic ms), kept here so `Check` reads an
+    /// atomic instead of taking the cluster lock. `u64::MAX`: no live peer.
+    freshness_floor: AtomicU64,
     started: Instant,
+    store: Arc<dyn Store>,
 }
 
 /// Handle to a node's state; cheap to clone.
@@ -143,14 +189,8 @@ impl WriterHandle {
 
 impl Engine {
     /// Load the state from `store` and start the writer thread.
-    pub fn start(
-        store: Arc<dyn Store>,
-        region: &str,
-        expiry_grace: Duration,
-        write_queue: usize,
-        clock: SharedClock,
-    ) -> Result<(Engine, WriterHandle), EngineError> {
-        let mut state = State::new(expiry_grace.as_millis() as u64);
+    pub fn start(store: Arc<dyn Store>, options: EngineOptions) -> Result<Started, EngineError> {
+        let mut state = State::new(options.expiry_grace.as_millis() as u64);
         let stats = store.load_into(&mut state)?;
         let identity = store.identity().clone();
         let origin = identity.origin();
@@ -161,20 +201,92 @@ impl Engine {
             seq = state.clock().get(&origin),
             "state loaded"
         );
+        let me = NodeInfo {
+            name: identity.node_name.clone(),
+            incarnation: identity.incarnation,
+            region: options.region.clone(),
+            addr: options.advertise_addr,
+        };
+        let cluster = Cluster::new(me, options.seeds, 0);
         let shared = Arc::new(Shared {
+            durable: Mutex::new(state.clock().clone()),
             state: RwLock::new(state),
             node_id: origin.to_string(),
             origin,
             identity,
-            region: region.to_owned(),
-            clock,
+            region: options.region,
+            clock: options.clock,
             applied: watch::Sender::new(0),
+            gc_last: Mutex::new((0, 0)),
+            freshness_floor: AtomicU64::new(cluster.freshness_floor().unwrap_or(u64::MAX)),
+            cluster: Mutex::new(cluster),
             started: Instant::now(),
+            store: store.clone(),
         });
-        let (tx, rx) = mpsc::channel(write_queue);
-        let handle =
-            writer::spawn(shared.clone(), store, rx).map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        Ok((Engine { shared, jobs: tx }, WriterHandle(handle)))
+        let (tx, rx) = mpsc::channel(options.write_queue);
+        let (local_tx, local_rx) = mpsc::channel(options.write_queue);
+        let handle = writer::spawn(shared.clone(), store, rx, local_tx)
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        Ok(Started {
+            engine: Engine { shared, jobs: tx },
+            writer: WriterHandle(handle),
+            local_ops: local_rx,
+        })
+    }
+
+    /// Milliseconds on this node's monotonic clock since the engine started.
+    pub fn mono_ms(&self) -> u64 {
+        self.shared.started.elapsed().as_millis() as u64
+    }
+
+    /// Read or change the cluster view; the staleness floor follows.
+    pub fn with_cluster<T>(&self, f: impl FnOnce(&mut Cluster) -> T) -> T {
+        let mut cluster = self.shared.cluster.lock();
+        let out = f(&mut cluster);
+        let floor = cluster.freshness_floor().unwrap_or(u64::MAX);
+        self.shared.freshness_floor.store(floor, Ordering::Release);
+        out
+    }
+
+    /// The store (for gossip reads: op log, snapshot pages).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// The version vector as of the last flush.
+    pub fn durable_clock(&self) -> VersionVector {
+        self.shared.durable.lock().clone()
+    }
+
+    /// The version vector of what memory holds (what checks see).
+    pub fn memory_clock(&self) -> VersionVector {
+        self.shared.state.read().clock().clone()
+    }
+
+    /// Apply validated ops from a peer; returns how many were new, once durable.
+    pub async fn apply_remote(&self, ops: Vec<Op>) -> Result<usize, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Remote { ops, reply }, rx).await?
+    }
+
+    /// Merge one validated page of a peer's snapshot; `clock` on the last page.
+    pub async fn merge_snapshot(
+        &self,
+        deny: Vec<(String, DenyEntry)>,
+        cutoffs: Vec<(PrincipalKind, String, Cutoff)>,
+        clock: Option<Vec<(OriginId, u64)>>,
+    ) -> Result<usize, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(
+            Job::Snapshot {
+                deny,
+                cutoffs,
+                clock,
+                reply,
+            },
+            rx,
+        )
+        .await?
     }
 
     /// This node's id, `name#incarnation`.
@@ -193,11 +305,13 @@ impl Engine {
         qs.into_iter().map(|q| state.check(q)).collect()
     }
 
-    /// How long this node may have been missing other origins' revocations.
-    /// A lone node has no other origins: 0. Heartbeats from peers feed this
-    /// once replication runs.
+    /// How long this node may have been missing some live peer's revocations
+    /// (0 with no peers). Never less than the truth: see `rescind_gossip::members`.
     pub fn staleness_ms(&self) -> u64 {
-        0
+        match self.shared.freshness_floor.load(Ordering::Acquire) {
+            u64::MAX => 0,
+            floor => self.mono_ms().saturating_sub(floor),
+        }
     }
 
     /// Writes queued for the writer and not yet taken into a batch.
@@ -245,6 +359,9 @@ impl Engine {
 
     /// Identity, counts, digest and version vector.
     pub fn status(&self) -> StatusSnapshot {
+        let now = self.mono_ms();
+        let peers = self.with_cluster(|c| c.view(now));
+        let gc_last = *self.shared.gc_last.lock();
         let state = self.shared.state.read();
         StatusSnapshot {
             node_id: self.shared.node_id.clone(),
@@ -257,6 +374,8 @@ impl Engine {
             staleness_ms: self.staleness_ms(),
             expired_pruned: state.pruned(),
             uptime_ms: self.shared.started.elapsed().as_millis() as u64,
+            peers,
+            gc_last,
         }
     }
 

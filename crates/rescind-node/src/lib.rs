@@ -15,6 +15,7 @@
 //! - [`auth`]: admin / check bearer tokens, the generated `admin.token`, log redaction.
 //! - [`engine`]: [`Engine`], the in-memory state and its read paths.
 //! - [`writer`]: the single writer thread and its group commit.
+//! - [`gossip`]: replication: the `Peers` service, anti-entropy, eager push, snapshots.
 //! - [`convert`]: request validation and wire conversions.
 //! - [`service`]: the `Revocations` gRPC service.
 //! - [`net`]: the bounded accept loop.
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod engine;
+pub mod gossip;
 pub mod net;
 pub mod server;
 pub mod service;

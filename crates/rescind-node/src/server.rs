@@ -12,8 +12,13 @@ use tokio::net::TcpListener;
 use crate::auth::{Auth, AuthError, TokenSource};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, EngineError, WriterHandle};
+use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle};
+use crate::gossip::{ChannelFactory, Gossip, GossipSettings, PeerChannels, PeerService, tcp_channels};
 use crate::service::RevocationService;
+use rescind_core::Op;
+use rescind_gossip::Limits;
+use rescind_proto::v1::peers_server::PeersServer;
+use tokio::sync::mpsc;
 
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +66,10 @@ pub struct Node {
     config: Config,
     engine: Engine,
     writer: WriterHandle,
+    local_ops: mpsc::Receiver<Op>,
     auth: Auth,
     token_source: TokenSource,
+    channels: ChannelFactory,
 }
 
 impl Node {
@@ -83,8 +90,18 @@ impl Node {
         let (auth, token_source) = Auth::resolve(&config)?;
         let requested = config.node_name.clone();
         let default_name = default_node_name();
-        let c = config.clone();
-        let opened = tokio::task::spawn_blocking(move || {
+        let options = EngineOptions {
+            region: config.region.clone(),
+            expiry_grace: config.expiry_grace,
+            write_queue: config.write_queue,
+            seeds: config.peers.iter().map(|p| p.addr.clone()).collect(),
+            advertise_addr: config
+                .advertise_addr
+                .clone()
+                .unwrap_or_else(|| config.listen.to_string()),
+            clock,
+        };
+        let started = tokio::task::spawn_blocking(move || {
             let store =
                 SledStore::open(&dir.join("db"), requested.as_deref(), &default_name).map_err(|source| {
                     NodeError::Store {
@@ -93,23 +110,24 @@ impl Node {
                     }
                 })?;
             let store: Arc<dyn Store> = Arc::new(store);
-            Ok::<_, NodeError>(Engine::start(
-                store,
-                &c.region,
-                c.expiry_grace,
-                c.write_queue,
-                clock,
-            )?)
+            Ok::<_, NodeError>(Engine::start(store, options)?)
         })
         .await
         .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;
-        let (engine, writer) = opened;
+        let Started {
+            engine,
+            writer,
+            local_ops,
+        } = started;
+        let channels = tcp_channels(config.peer_timeout, config.peer_timeout);
         Ok(Node {
             config,
             engine,
             writer,
+            local_ops,
             auth,
             token_source,
+            channels,
         })
     }
 
@@ -142,9 +160,49 @@ impl Node {
             config,
             engine,
             writer,
+            local_ops,
             auth,
+            channels,
             ..
         } = self;
+        let bound = listener.local_addr().map_err(|source| NodeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let advertise = match &config.advertise_addr {
+            Some(a) => a.clone(),
+            None if bound.ip().is_unspecified() && config.cluster_key.is_some() => {
+                return Err(NodeError::Config(ConfigError::Invalid(format!(
+                    "listening on {bound} with a cluster: set advertise_addr to the address peers should dial"
+                ))));
+            }
+            None => bound.to_string(),
+        };
+        engine.with_cluster(|c| c.set_addr(&advertise));
+        let limits = Limits {
+            max_ops: config.gossip_max_ops,
+            max_bytes: 1024 * 1024,
+            snapshot_after_ops: config.snapshot_after_ops,
+        };
+        let gossip = match config
+            .cluster_key
+            .as_deref()
+            .and_then(|k| PeerChannels::new(channels, k))
+        {
+            Some(peer_channels) => Some(Gossip::spawn(
+                engine.clone(),
+                Arc::new(peer_channels),
+                local_ops,
+                GossipSettings {
+                    interval: config.gossip_interval,
+                    push_fanout: config.push_fanout,
+                    limits,
+                    seed: None,
+                },
+            )),
+            None => None,
+        };
+        let peers = PeerService::new(engine.clone(), config.cluster_key.as_deref(), limits);
         let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait);
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
         let incoming = crate::net::limited_incoming(listener, config.max_connections);
@@ -155,10 +213,18 @@ impl Node {
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES),
             )
+            .add_service(
+                PeersServer::new(peers)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            )
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         gc.abort();
         let _ = gc.await;
+        if let Some(g) = gossip {
+            g.shutdown().await;
+        }
         drop(engine);
         writer.join().await;
         tracing::info!("node stopped");

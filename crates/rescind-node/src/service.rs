@@ -177,6 +177,57 @@ impl Revocations for RevocationService {
             staleness_ms: s.staleness_ms,
             expired_pruned: s.expired_pruned,
             uptime_ms: s.uptime_ms,
+            peer_lag: s
+                .peers
+                .iter()
+                .filter(|p| !p.removed)
+                .map(|p| pb::PeerLag {
+                    node: p.info.name.clone(),
+                    region: p.info.region.clone(),
+                    staleness_ms: p.staleness_ms,
+                })
+                .collect(),
+            gc_last_before: s.gc_last.0,
+            gc_last_after: s.gc_last.1,
         }))
+    }
+
+    async fn list_peers(
+        &self,
+        request: Request<pb::ListPeersRequest>,
+    ) -> Result<Response<pb::ListPeersResponse>, Status> {
+        let _span = tracing::debug_span!("rpc.list_peers").entered();
+        self.auth.require_reader(request.metadata())?;
+        let now = self.engine.mono_ms();
+        let peers = self.engine.with_cluster(|c| c.view(now));
+        Ok(Response::new(pb::ListPeersResponse {
+            peers: peers
+                .into_iter()
+                .map(|p| pb::Peer {
+                    name: p.info.name,
+                    region: p.info.region,
+                    addr: p.info.addr,
+                    incarnation: format!("{:016x}", p.info.incarnation),
+                    removed: p.removed,
+                    last_contact_ago_ms: p.last_contact_ago_ms,
+                    staleness_ms: p.staleness_ms,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn remove_peer(
+        &self,
+        request: Request<pb::RemovePeerRequest>,
+    ) -> Result<Response<pb::RemovePeerResponse>, Status> {
+        let _span = tracing::info_span!("rpc.remove_peer").entered();
+        self.auth.require_admin(request.metadata())?;
+        let name = request.into_inner().name;
+        rescind_core::limits::label("name", &name).map_err(invalid)?;
+        let removed = self.engine.with_cluster(|c| c.remove(&name));
+        if removed {
+            tracing::info!(peer = %name, "peer retired");
+        }
+        Ok(Response::new(pb::RemovePeerResponse { removed }))
     }
 }

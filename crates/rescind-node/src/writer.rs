@@ -2,18 +2,21 @@
 //!
 //! Jobs queue on a bounded channel. The writer takes every job waiting (up to
 //! [`MAX_JOBS_PER_FLUSH`]), applies them to memory under one short write lock,
-//! commits what changed in one store transaction, flushes once, and only then
-//! answers every caller. Concurrent revokes therefore share one flush, and no
-//! revoke is acknowledged before it is durable (DESIGN.md §3).
+//! commits what changed in one store transaction, flushes once, publishes the
+//! new *durable* version vector, and only then answers every caller and hands
+//! the new local ops to the eager pusher. Concurrent revokes therefore share
+//! one flush, no revoke is acknowledged before it is durable (DESIGN.md §3),
+//! and no op is gossiped before its origin can no longer lose it.
 //!
 //! If a commit or flush fails the writer answers every job in the batch with an
 //! error and refuses all later writes: memory may now hold revocations that
 //! were never acknowledged (harmless: they only revoke more), and the operator
 //! must restart the node, which rebuilds memory from what is durable.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rescind_core::{ConsistencyToken, Op, Payload, State};
+use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, Payload, PrincipalKind, State};
 use rescind_store::{Store, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,34 +25,59 @@ use crate::engine::{EngineError, RevokeCommand, RevokeOutcome, RevokeTarget, Sha
 /// Most jobs folded into one flush.
 pub const MAX_JOBS_PER_FLUSH: usize = 4096;
 
+type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+
 /// A unit of work for the writer.
 pub(crate) enum Job {
     /// A local revoke.
     Revoke {
         cmd: RevokeCommand,
-        reply: oneshot::Sender<Result<RevokeOutcome, EngineError>>,
+        reply: Reply<RevokeOutcome>,
     },
-    /// Expiry GC.
-    Prune {
-        reply: oneshot::Sender<Result<usize, EngineError>>,
+    /// Ops from a peer (already validated); answers how many were new.
+    Remote { ops: Vec<Op>, reply: Reply<usize> },
+    /// One page of a peer's snapshot; `clock` on the last page.
+    Snapshot {
+        deny: Vec<(String, DenyEntry)>,
+        cutoffs: Vec<(PrincipalKind, String, Cutoff)>,
+        clock: Option<Vec<(OriginId, u64)>>,
+        reply: Reply<usize>,
     },
+    /// Expiry GC; answers how many entries went.
+    Prune { reply: Reply<usize> },
 }
 
 /// An answer held back until the batch is durable.
 enum Pending {
-    Revoke(oneshot::Sender<Result<RevokeOutcome, EngineError>>, RevokeOutcome),
-    Prune(oneshot::Sender<Result<usize, EngineError>>, usize),
+    Revoke(Reply<RevokeOutcome>, RevokeOutcome),
+    Count(Reply<usize>, usize),
 }
 
 impl Pending {
     fn send(self, failure: Option<&EngineError>) {
         // A caller that gave up (dropped its receiver) needs no answer.
-        let _ = match (self, failure) {
-            (Pending::Revoke(tx, out), None) => tx.send(Ok(out)).map_err(drop),
-            (Pending::Revoke(tx, _), Some(e)) => tx.send(Err(e.clone())).map_err(drop),
-            (Pending::Prune(tx, n), None) => tx.send(Ok(n)).map_err(drop),
-            (Pending::Prune(tx, _), Some(e)) => tx.send(Err(e.clone())).map_err(drop),
-        };
+        match (self, failure) {
+            (Pending::Revoke(tx, out), None) => drop(tx.send(Ok(out))),
+            (Pending::Revoke(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
+            (Pending::Count(tx, n), None) => drop(tx.send(Ok(n))),
+            (Pending::Count(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
+        }
+    }
+
+    fn failed(job: Job) -> Pending {
+        match job {
+            Job::Revoke { reply, .. } => Pending::Revoke(
+                reply,
+                RevokeOutcome {
+                    token: ConsistencyToken { dots: Vec::new() },
+                    already_revoked: false,
+                    seq: 0,
+                },
+            ),
+            Job::Remote { reply, .. } | Job::Snapshot { reply, .. } | Job::Prune { reply } => {
+                Pending::Count(reply, 0)
+            }
+        }
     }
 }
 
@@ -57,45 +85,70 @@ pub(crate) fn spawn(
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     jobs: mpsc::Receiver<Job>,
+    local_ops: mpsc::Sender<Op>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("rescind-writer".into())
-        .spawn(move || run(&shared, &*store, jobs))
+        .spawn(move || run(&shared, &*store, jobs, &local_ops))
 }
 
-fn run(shared: &Shared, store: &dyn Store, mut jobs: mpsc::Receiver<Job>) {
+/// What one batch changed.
+#[derive(Default)]
+struct Batch {
+    writes: WriteBatch,
+    /// Origins whose clock moved.
+    touched: BTreeSet<OriginId>,
+    /// New local ops, for the eager pusher once durable.
+    local: Vec<Op>,
+}
+
+fn run(shared: &Shared, store: &dyn Store, mut jobs: mpsc::Receiver<Job>, local_ops: &mpsc::Sender<Op>) {
     let mut broken: Option<EngineError> = None;
     while let Some(first) = jobs.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_JOBS_PER_FLUSH {
+        let mut queue = vec![first];
+        while queue.len() < MAX_JOBS_PER_FLUSH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => queue.push(job),
                 Err(_) => break,
             }
         }
-        let span = tracing::debug_span!("write_batch", jobs = batch.len());
+        let span = tracing::debug_span!("write_batch", jobs = queue.len());
         let _enter = span.enter();
         if let Some(e) = &broken {
-            for job in batch {
-                plan_failed(job).send(Some(e));
+            for job in queue {
+                Pending::failed(job).send(Some(e));
             }
             continue;
         }
         let now = shared.clock.now_ms();
-        let mut writes = WriteBatch::default();
-        let pending: Vec<Pending> = {
+        let mut batch = Batch::default();
+        let (pending, clock_after): (Vec<Pending>, _) = {
             let mut state = shared.state.write();
-            batch
+            let pending = queue
                 .into_iter()
-                .map(|job| apply(shared, &mut state, job, now, &mut writes))
-                .collect()
+                .map(|job| apply(shared, &mut state, job, now, &mut batch))
+                .collect();
+            for origin in &batch.touched {
+                batch
+                    .writes
+                    .clock
+                    .push((origin.clone(), state.clock().get(origin)));
+            }
+            (pending, state.clock().clone())
         };
         shared.applied.send_modify(|n| *n += 1);
-        let result = store.commit(&writes).and_then(|()| store.flush());
+        let result = store.commit(&batch.writes).and_then(|()| store.flush());
         let failure = result.err().map(|e| {
             tracing::error!(error = %e, "storage failed; refusing further writes until restart");
             EngineError::from(e)
         });
+        if failure.is_none() {
+            *shared.durable.lock() = clock_after;
+            for op in batch.local {
+                // A full queue only delays the op until the next anti-entropy round.
+                let _ = local_ops.try_send(op);
+            }
+        }
         for p in pending {
             p.send(failure.as_ref());
         }
@@ -103,29 +156,53 @@ fn run(shared: &Shared, store: &dyn Store, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-fn plan_failed(job: Job) -> Pending {
-    match job {
-        Job::Revoke { reply, .. } => Pending::Revoke(
-            reply,
-            RevokeOutcome {
-                token: ConsistencyToken { dots: Vec::new() },
-                already_revoked: false,
-                seq: 0,
-            },
-        ),
-        Job::Prune { reply } => Pending::Prune(reply, 0),
-    }
-}
-
-fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, writes: &mut WriteBatch) -> Pending {
+fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Batch) -> Pending {
     match job {
         Job::Prune { reply } => {
+            let before = state.deny().len() as u64;
             let ids = state.prune_expired(now);
             let n = ids.len();
-            writes.deny_delete.extend(ids.into_iter().map(String::from));
-            Pending::Prune(reply, n)
+            *shared.gc_last.lock() = (before, state.deny().len() as u64);
+            batch.writes.deny_delete.extend(ids.into_iter().map(String::from));
+            Pending::Count(reply, n)
         }
-        Job::Revoke { cmd, reply } => Pending::Revoke(reply, revoke(shared, state, cmd, now, writes)),
+        Job::Revoke { cmd, reply } => Pending::Revoke(reply, revoke(shared, state, cmd, now, batch)),
+        Job::Remote { ops, reply } => {
+            let mut fresh = 0;
+            for op in ops {
+                let (is_new, effect) = state.apply_op(&op, now);
+                if is_new {
+                    fresh += 1;
+                    batch.writes.add_effect(effect);
+                    batch.touched.insert(op.origin.clone());
+                    batch.writes.ops.push(op);
+                }
+            }
+            Pending::Count(reply, fresh)
+        }
+        Job::Snapshot {
+            deny,
+            cutoffs,
+            clock,
+            reply,
+        } => {
+            let mut changed = 0;
+            for (id, entry) in &deny {
+                let effect = state.merge_deny(id, entry, now);
+                changed += usize::from(effect != rescind_core::Effect::None);
+                batch.writes.add_effect(effect);
+            }
+            for (kind, principal, cutoff) in &cutoffs {
+                let effect = state.merge_cutoff(*kind, principal, *cutoff);
+                changed += usize::from(effect != rescind_core::Effect::None);
+                batch.writes.add_effect(effect);
+            }
+            for (origin, seq) in clock.unwrap_or_default() {
+                state.raise_clock(&origin, seq);
+                batch.touched.insert(origin);
+            }
+            Pending::Count(reply, changed)
+        }
     }
 }
 
@@ -135,7 +212,7 @@ fn revoke(
     state: &mut State,
     cmd: RevokeCommand,
     now: u64,
-    writes: &mut WriteBatch,
+    batch: &mut Batch,
 ) -> RevokeOutcome {
     let payload = match cmd.target {
         RevokeTarget::Token {
@@ -189,9 +266,10 @@ fn revoke(
         payload,
     };
     let (_, effect) = state.apply_op(&op, now);
-    writes.add_effect(effect);
-    writes.clock.push((shared.origin.clone(), seq));
-    writes.ops.push(op);
+    batch.writes.add_effect(effect);
+    batch.touched.insert(shared.origin.clone());
+    batch.local.push(op.clone());
+    batch.writes.ops.push(op);
     RevokeOutcome {
         token: ConsistencyToken::for_op(shared.origin.clone(), seq),
         already_revoked: false,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use rescind_core::check::CheckQuery;
-use rescind_core::{ConsistencyToken, Cutoff, Op, OriginId, PrincipalKind, State};
+use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
 use rescind_node::clock::WallClock;
-use rescind_node::engine::{RevokeCommand, RevokeTarget};
+use rescind_node::engine::{EngineOptions, RevokeCommand, RevokeTarget};
 use rescind_node::{Engine, EngineError};
 use rescind_store::{Identity, LoadStats, MemStore, Store, StoreError, WriteBatch};
 
@@ -72,6 +72,19 @@ impl Store for Instrumented {
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         self.inner.ops_after(origin, after, limit)
     }
+    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
+        self.inner.clock()
+    }
+    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
+        self.inner.deny_page(after, limit)
+    }
+    fn cutoff_page(
+        &self,
+        after: Option<(PrincipalKind, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
+        self.inner.cutoff_page(after, limit)
+    }
 }
 
 struct FixedClock(AtomicU64);
@@ -83,7 +96,16 @@ impl WallClock for FixedClock {
 }
 
 fn start(store: Arc<Instrumented>, clock: Arc<FixedClock>) -> (Engine, rescind_node::engine::WriterHandle) {
-    Engine::start(store, "test", Duration::from_secs(60), 1024, clock).expect("engine starts")
+    let options = EngineOptions {
+        region: "test".into(),
+        expiry_grace: Duration::from_secs(60),
+        write_queue: 1024,
+        seeds: Vec::new(),
+        advertise_addr: "127.0.0.1:1".into(),
+        clock,
+    };
+    let started = Engine::start(store, options).expect("engine starts");
+    (started.engine, started.writer)
 }
 
 fn token(id: &str, expires_at_ms: u64) -> RevokeCommand {

@@ -31,7 +31,7 @@ pub use identity::Identity;
 pub use mem_store::MemStore;
 pub use sled_store::SledStore;
 
-use rescind_core::{Op, OriginId, State};
+use rescind_core::{Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` ops of `origin` with seq greater than `after_seq`, in seq order.
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError>;
+
+    /// The committed version vector (what a snapshot read after it covers).
+    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError>;
+
+    /// Up to `limit` deny entries with ids greater than `after`, in id byte order.
+    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError>;
+
+    /// Up to `limit` cutoffs after `after`, in (kind, principal) order.
+    fn cutoff_page(
+        &self,
+        after: Option<(PrincipalKind, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -108,6 +121,19 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         (**self).ops_after(origin, after, limit)
+    }
+    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
+        (**self).clock()
+    }
+    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
+        (**self).deny_page(after, limit)
+    }
+    fn cutoff_page(
+        &self,
+        after: Option<(PrincipalKind, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
+        (**self).cutoff_page(after, limit)
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`MemStore`]: an in-memory adapter for tests and the simulator.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -89,6 +90,42 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
+        Ok(self
+            .disk
+            .lock()
+            .clock
+            .iter()
+            .map(|(o, s)| (o.clone(), *s))
+            .collect())
+    }
+
+    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
+        let disk = self.disk.lock();
+        let lower = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
+        Ok(disk
+            .deny
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn cutoff_page(
+        &self,
+        after: Option<(PrincipalKind, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
+        let disk = self.disk.lock();
+        let lower = after.map_or(Bound::Unbounded, |(k, p)| Bound::Excluded((k, p.to_owned())));
+        Ok(disk
+            .cutoffs
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|((k, p), c)| (*k, p.clone(), *c))
+            .collect())
+    }
+
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         let Some(from) = after_seq.checked_add(1) else {
             return Ok(Vec::new());
@@ -113,6 +150,7 @@ mod tests {
         suite::round_trip(&MemStore::new("node-a"));
         suite::op_log_ranges(&MemStore::new("node-a"));
         suite::deletes_and_raises(&MemStore::new("node-a"));
+        suite::snapshot_pages(&MemStore::new("node-a"));
     }
 
     #[test]

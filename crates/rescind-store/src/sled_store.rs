@@ -1,8 +1,9 @@
 //! [`SledStore`]: the production adapter.
 
+use std::ops::Bound;
 use std::path::Path;
 
-use rescind_core::{Cutoff, DenyEntry, Op, OriginId, State};
+use rescind_core::{Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
@@ -137,6 +138,65 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.clock.iter() {
+            let (key, value) = item?;
+            let seq = value
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: "clock seq",
+                    detail: format!("{} bytes", value.len()),
+                })?;
+            out.push((decode("clock origin", &key)?, seq));
+        }
+        Ok(out)
+    }
+
+    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
+        let range = match after {
+            Some(a) => self
+                .deny
+                .range::<&[u8], _>((Bound::Excluded(a.as_bytes()), Bound::Unbounded)),
+            None => self.deny.iter(),
+        };
+        let mut out = Vec::new();
+        for item in range.take(limit) {
+            let (key, value) = item?;
+            let id = String::from_utf8(key.to_vec()).map_err(|e| StoreError::Corrupt {
+                what: "deny key",
+                detail: e.to_string(),
+            })?;
+            out.push((id, decode("deny entry", &value)?));
+        }
+        Ok(out)
+    }
+
+    fn cutoff_page(
+        &self,
+        after: Option<(PrincipalKind, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
+        let range = match after {
+            Some((kind, p)) => self
+                .cutoffs
+                .range((Bound::Excluded(cutoff_key(kind, p)), Bound::Unbounded)),
+            None => self.cutoffs.iter(),
+        };
+        let mut out = Vec::new();
+        for item in range.take(limit) {
+            let (key, value) = item?;
+            let (kind, principal) = parse_cutoff_key(&key).ok_or(StoreError::Corrupt {
+                what: "cutoff key",
+                detail: format!("{} bytes", key.len()),
+            })?;
+            out.push((kind, principal, decode("cutoff", &value)?));
+        }
+        Ok(out)
+    }
+
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         let Some(from) = after_seq.checked_add(1) else {
             return Ok(Vec::new());
@@ -172,6 +232,8 @@ mod tests {
         suite::op_log_ranges(&open(dir.path()));
         let dir = tempfile::tempdir().unwrap();
         suite::deletes_and_raises(&open(dir.path()));
+        let dir = tempfile::tempdir().unwrap();
+        suite::snapshot_pages(&open(dir.path()));
     }
 
     #[test]

@@ -1,0 +1,234 @@
+//! Which ops a peer lacks, bounded by count and bytes.
+
+use rescind_core::VersionVector;
+use rescind_store::{Store, StoreError};
+
+use crate::wire::encode_op;
+
+/// Bounds on one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most ops in one message.
+    pub max_ops: usize,
+    /// Most encoded op bytes in one message (at least one op is always sent).
+    pub max_bytes: usize,
+    /// A peer lagging by more ops than this gets a snapshot instead.
+    pub snapshot_after_ops: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_ops: 2048,
+            max_bytes: 1024 * 1024,
+            snapshot_after_ops: 100_000,
+        }
+    }
+}
+
+/// What to send a peer whose version vector is `theirs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// It lacks nothing we can vouch for.
+    UpToDate,
+    /// These encoded ops, in per-origin seq order; `more` when limits cut the list.
+    Ops {
+        /// Encoded ops.
+        ops: Vec<Vec<u8>>,
+        /// More remain for the next round.
+        more: bool,
+    },
+    /// Our op log cannot serve what it lacks (or it lacks too much): it should
+    /// pull a snapshot.
+    Snapshot,
+}
+
+/// Plan the ops a peer lacks. `mine` must be the *durable* version vector: an
+/// op is only ever shipped once its origin can no longer lose it.
+pub fn plan_ops(
+    store: &dyn Store,
+    mine: &VersionVector,
+    theirs: &VersionVector,
+    limits: &Limits,
+) -> Result<Plan, StoreError> {
+    let behind: Vec<_> = mine
+        .iter()
+        .filter(|(o, seq)| theirs.get(o) < *seq)
+        .map(|(o, seq)| (o.clone(), theirs.get(o), seq))
+        .collect();
+    if behind.is_empty() {
+        return Ok(Plan::UpToDate);
+    }
+    let lag: u64 = behind.iter().map(|(_, from, to)| to - from).sum();
+    if lag > limits.snapshot_after_ops {
+        return Ok(Plan::Snapshot);
+    }
+    let (mut ops, mut bytes, mut more) = (Vec::new(), 0usize, false);
+    for (origin, from, to) in behind {
+        let room = limits.max_ops - ops.len();
+        if room == 0 {
+            more = true;
+            break;
+        }
+        let wanted = usize::try_from(to - from).unwrap_or(usize::MAX);
+        let found = store.ops_after(&origin, from, room.min(wanted))?;
+        let mut expected = from + 1;
+        if found.first().map(|op| op.seq) != Some(expected) {
+            // The log no longer holds (or never held) the next op they need.
+            return Ok(Plan::Snapshot);
+        }
+        for op in found {
+            if op.seq != expected || op.seq > to {
+                more |= op.seq != expected;
+                break;
+            }
+            let encoded = encode_op(&op);
+            if !ops.is_empty() && bytes + encoded.len() > limits.max_bytes {
+                return Ok(Plan::Ops { ops, more: true });
+            }
+            bytes += encoded.len();
+            ops.push(encoded);
+            expected += 1;
+        }
+        if expected <= to {
+            more = true;
+        }
+    }
+    Ok(Plan::Ops { ops, more })
+}
+
+#[cfg(test)]
+mod tests {
+    use rescind_core::{Op, OriginId, Payload, State};
+    use rescind_store::{MemStore, WriteBatch};
+
+    use super::*;
+    use crate::wire::decode_ops;
+
+    fn op(origin: &OriginId, seq: u64) -> Op {
+        Op {
+            origin: origin.clone(),
+            seq,
+            payload: Payload::Token {
+                token_id: format!("{}-{seq}", origin.node),
+                expires_at_ms: 0,
+                revoked_at_ms: seq,
+                reason: String::new(),
+                actor: String::new(),
+            },
+        }
+    }
+
+    /// A store holding `ops`, and the version vector they make.
+    fn store_with(ops: &[Op]) -> (MemStore, VersionVector) {
+        let store = MemStore::new("me");
+        let mut state = State::new(0);
+        let mut batch = WriteBatch::default();
+        for o in ops {
+            let (_, effect) = state.apply_op(o, 0);
+            batch.ops.push(o.clone());
+            batch.add_effect(effect);
+        }
+        store.commit(&batch).unwrap();
+        (store, state.clock().clone())
+    }
+
+    fn seqs(plan: &Plan) -> Vec<(String, u64)> {
+        match plan {
+            Plan::Ops { ops, .. } => decode_ops(ops)
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.origin.node, o.seq))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sends_exactly_what_is_missing_in_order() {
+        let (a, b) = (OriginId::new("a", 1), OriginId::new("b", 2));
+        let mut ops: Vec<Op> = (1..=5).map(|s| op(&a, s)).collect();
+        ops.extend((1..=3).map(|s| op(&b, s)));
+        let (store, mine) = store_with(&ops);
+        let mut theirs = VersionVector::new();
+        theirs.raise_to(&a, 3);
+        let plan = plan_ops(&store, &mine, &theirs, &Limits::default()).unwrap();
+        assert_eq!(
+            seqs(&plan),
+            vec![
+                ("a".into(), 4),
+                ("a".into(), 5),
+                ("b".into(), 1),
+                ("b".into(), 2),
+                ("b".into(), 3)
+            ]
+        );
+        assert!(matches!(plan, Plan::Ops { more: false, .. }));
+        assert_eq!(
+            plan_ops(&store, &mine, &mine, &Limits::default()).unwrap(),
+            Plan::UpToDate
+        );
+        // A peer ahead of us gets nothing (it pushes to us instead).
+        let mut ahead = mine.clone();
+        ahead.raise_to(&a, 50);
+        ahead.raise_to(&b, 50);
+        assert_eq!(
+            plan_ops(&store, &mine, &ahead, &Limits::default()).unwrap(),
+            Plan::UpToDate
+        );
+    }
+
+    #[test]
+    fn limits_cut_the_list_and_say_more() {
+        let a = OriginId::new("a", 1);
+        let ops: Vec<Op> = (1..=10).map(|s| op(&a, s)).collect();
+        let (store, mine) = store_with(&ops);
+        let few = Limits {
+            max_ops: 4,
+            ..Limits::default()
+        };
+        let plan = plan_ops(&store, &mine, &VersionVector::new(), &few).unwrap();
+        assert_eq!(seqs(&plan).len(), 4);
+        assert!(matches!(plan, Plan::Ops { more: true, .. }));
+        let tiny = Limits {
+            max_bytes: 1,
+            ..Limits::default()
+        };
+        let plan = plan_ops(&store, &mine, &VersionVector::new(), &tiny).unwrap();
+        assert_eq!(seqs(&plan).len(), 1, "one op always goes, whatever its size");
+        // Only up to our (durable) clock, never beyond.
+        let mut durable = VersionVector::new();
+        durable.raise_to(&a, 6);
+        let plan = plan_ops(&store, &durable, &VersionVector::new(), &Limits::default()).unwrap();
+        assert_eq!(seqs(&plan).last(), Some(&("a".into(), 6)));
+    }
+
+    #[test]
+    fn a_log_that_cannot_serve_or_a_large_lag_means_snapshot() {
+        let a = OriginId::new("a", 1);
+        // The log holds 6..=8 only (as after catching up from a snapshot).
+        let ops: Vec<Op> = (6..=8).map(|s| op(&a, s)).collect();
+        let (store, _) = store_with(&ops);
+        let mut mine = VersionVector::new();
+        mine.raise_to(&a, 8);
+        let mut theirs = VersionVector::new();
+        theirs.raise_to(&a, 2);
+        assert_eq!(
+            plan_ops(&store, &mine, &theirs, &Limits::default()).unwrap(),
+            Plan::Snapshot
+        );
+        theirs.raise_to(&a, 5);
+        assert_eq!(
+            seqs(&plan_ops(&store, &mine, &theirs, &Limits::default()).unwrap()).len(),
+            3
+        );
+        let eager = Limits {
+            snapshot_after_ops: 2,
+            ..Limits::default()
+        };
+        assert_eq!(
+            plan_ops(&store, &mine, &VersionVector::new(), &eager).unwrap(),
+            Plan::Snapshot
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Outgoing peer connections: one lazily connected channel per address,
+//! carrying the cluster key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rescind_proto::v1::peers_client::PeersClient;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Metadata key that carries the cluster key.
+pub const CLUSTER_KEY_HEADER: &str = "rescind-cluster-key";
+
+/// Makes a channel for an address; real TCP in production, a simulated
+/// network in the simulator.
+pub type ChannelFactory = Arc<dyn Fn(&str) -> Option<Channel> + Send + Sync>;
+
+/// A factory dialing `http://{addr}` over TCP, connecting lazily.
+pub fn tcp_channels(connect_timeout: std::time::Duration, timeout: std::time::Duration) -> ChannelFactory {
+    Arc::new(move |addr: &str| {
+        let endpoint = Channel::from_shared(format!("http://{addr}")).ok()?;
+        Some(
+            endpoint
+                .connect_timeout(connect_timeout)
+                .timeout(timeout)
+                .tcp_nodelay(true)
+                .connect_lazy(),
+        )
+    })
+}
+
+/// Adds the cluster key to every call.
+#[derive(Clone)]
+pub struct ClusterKey(AsciiMetadataValue);
+
+impl Interceptor for ClusterKey {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert(CLUSTER_KEY_HEADER, self.0.clone());
+        Ok(req)
+    }
+}
+
+/// A peer client.
+pub type PeerClient = PeersClient<InterceptedService<Channel, ClusterKey>>;
+
+/// Channels to peers, by address.
+pub struct PeerChannels {
+    factory: ChannelFactory,
+    key: ClusterKey,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl PeerChannels {
+    /// Channels made by `factory`, authenticated with `cluster_key`.
+    pub fn new(factory: ChannelFactory, cluster_key: &str) -> Option<Self> {
+        Some(Self {
+            factory,
+            key: ClusterKey(cluster_key.parse().ok()?),
+            channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A client for `addr` (None when the address cannot be dialled).
+    pub fn client(&self, addr: &str) -> Option<PeerClient> {
+        let channel = {
+            let mut map = self.channels.lock();
+            match map.get(addr) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = (self.factory)(addr)?;
+                    map.insert(addr.to_owned(), c.clone());
+                    c
+                }
+            }
+        };
+        Some(
+            PeersClient::with_interceptor(channel, self.key.clone())
+                .max_decoding_message_size(rescind_core::limits::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(rescind_core::limits::MAX_MESSAGE_BYTES),
+        )
+    }
+}

@@ -1,0 +1,109 @@
+//! Replication: the node's side of the gossip protocol.
+//!
+//! The protocol decisions live in `rescind-gossip` (no I/O); this module
+//! carries them over gRPC:
+//! - [`service`]: the `Peers` service a node answers;
+//! - [`client`]: channels to peers, with the cluster key;
+//! - [`rounds`]: an anti-entropy round, a snapshot pull, the eager pusher;
+//! - [`wire`]: protobuf ↔ gossip types, validated.
+//!
+//! [`Gossip::spawn`] starts the anti-entropy loop and the pusher as tracked
+//! tasks; [`Gossip::shutdown`] stops them.
+
+pub mod client;
+pub mod rounds;
+pub mod service;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rescind_core::Op;
+use rescind_gossip::Limits;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub use client::{ChannelFactory, PeerChannels, tcp_channels};
+pub use service::PeerService;
+
+use crate::engine::Engine;
+
+/// Settings of the gossip loops.
+#[derive(Clone, Debug)]
+pub struct GossipSettings {
+    /// Mean time between anti-entropy rounds (each is jittered ±25%).
+    pub interval: Duration,
+    /// Peers an op is pushed to at once.
+    pub push_fanout: usize,
+    /// Message bounds.
+    pub limits: Limits,
+    /// Seed for peer choice and jitter (None: from the OS).
+    pub seed: Option<u64>,
+}
+
+/// The running gossip tasks.
+pub struct Gossip {
+    tasks: JoinSet<()>,
+}
+
+impl Gossip {
+    /// Start anti-entropy and the eager pusher.
+    pub fn spawn(
+        engine: Engine,
+        channels: Arc<PeerChannels>,
+        local_ops: mpsc::Receiver<Op>,
+        settings: GossipSettings,
+    ) -> Gossip {
+        let mut rng = match settings.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_os_rng(),
+        };
+        let push_rng = StdRng::seed_from_u64(rng.random());
+        let mut tasks = JoinSet::new();
+        tasks.spawn(rounds::push_loop(
+            engine.clone(),
+            channels.clone(),
+            local_ops,
+            settings.push_fanout,
+            settings.limits.max_ops,
+            push_rng,
+        ));
+        tasks.spawn(anti_entropy_loop(engine, channels, settings, rng));
+        Gossip { tasks }
+    }
+
+    /// Stop every gossip task.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+async fn anti_entropy_loop(
+    engine: Engine,
+    channels: Arc<PeerChannels>,
+    settings: GossipSettings,
+    mut rng: StdRng,
+) {
+    let base = settings.interval.as_millis().max(1) as u64;
+    loop {
+        let jitter = rng.random_range(base * 3 / 4..=base * 5 / 4);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        let Some(addr) = engine.with_cluster(|c| c.anti_entropy_target(&mut rng)) else {
+            continue;
+        };
+        let span = tracing::debug_span!("gossip_round", peer = %addr);
+        match rounds::anti_entropy(&engine, &channels, &addr, &settings.limits)
+            .instrument(span)
+            .await
+        {
+            Ok(s) if s.pulled + s.pushed > 0 || s.snapshot => {
+                tracing::debug!(peer = %addr, pulled = s.pulled, pushed = s.pushed, snapshot = s.snapshot, "round");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(peer = %addr, error = %e, "gossip round failed"),
+        }
+    }
+}

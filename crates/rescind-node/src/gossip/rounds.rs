@@ -1,0 +1,202 @@
+//! One anti-entropy round, a snapshot pull, and the eager pusher.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use rescind_gossip::wire::{decode_cutoffs, decode_deny, decode_ops, encode_op};
+use rescind_gossip::{Limits, Plan, plan_ops};
+use rescind_proto::v1 as pb;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::client::{PeerChannels, PeerClient};
+use super::wire;
+use crate::engine::Engine;
+
+/// Why a round stopped early (logged, never fatal: the next round retries).
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// The peer could not be reached or refused.
+    #[error("peer call failed: {0}")]
+    Rpc(#[from] tonic::Status),
+    /// The peer sent something invalid; nothing of it was applied.
+    #[error("peer sent invalid data: {0}")]
+    Invalid(#[from] rescind_core::limits::FieldError),
+    /// Applying locally failed.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// Reading the store failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The address cannot be dialled.
+    #[error("cannot dial {0}")]
+    Dial(String),
+}
+
+/// What a round did, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Ops received and new here.
+    pub pulled: usize,
+    /// Ops sent to the peer.
+    pub pushed: usize,
+    /// A snapshot was pulled.
+    pub snapshot: bool,
+}
+
+fn me_pb(engine: &Engine) -> pb::NodeInfo {
+    engine.with_cluster(|c| wire::node_to_pb(c.me()))
+}
+
+/// One round with the peer at `addr`: pull what we lack, adopt its freshness,
+/// push what it lacks.
+pub async fn anti_entropy(
+    engine: &Engine,
+    channels: &PeerChannels,
+    addr: &str,
+    limits: &Limits,
+) -> Result<RoundStats, RoundError> {
+    let mut client = channels
+        .client(addr)
+        .ok_or_else(|| RoundError::Dial(addr.to_owned()))?;
+    let sent_at = engine.mono_ms();
+    let records = engine.with_cluster(|c| c.records());
+    let request = pb::ExchangeRequest {
+        from: Some(me_pb(engine)),
+        clock: wire::clock_to_pb(&engine.durable_clock()),
+        members: wire::members_to_pb(&records),
+    };
+    let resp = client.exchange(request).await?.into_inner();
+    let from = wire::node_from_pb("from", resp.from)?;
+    let theirs = wire::clock_from_pb(&resp.clock)?;
+    let members = wire::members_from_pb(resp.members)?;
+    let ops = decode_ops(&resp.ops)?;
+    let now = engine.mono_ms();
+    engine.with_cluster(|c| {
+        c.contact(Some(addr), &from, now);
+        c.learn(&members);
+    });
+    let mut stats = RoundStats::default();
+    if !ops.is_empty() {
+        stats.pulled = engine.apply_remote(ops).await?;
+    }
+    if resp.snapshot_needed {
+        pull_snapshot(engine, &mut client).await?;
+        stats.snapshot = true;
+    }
+    // Adopt the peer's freshness for every node whose ops we now hold as far
+    // as the peer's version vector does.
+    let held = engine.memory_clock();
+    let ages: Vec<(String, u64)> = resp.freshness.into_iter().map(|f| (f.node, f.age_ms)).collect();
+    engine.with_cluster(|c| {
+        c.adopt_freshness(sent_at, &ages, |name| {
+            theirs
+                .iter()
+                .filter(|(o, _)| o.node == name)
+                .all(|(o, seq)| held.get(o) >= seq)
+        })
+    });
+    // The push half: what the peer lacks (it pulls a snapshot itself if needed).
+    let (store, mine, limits) = (engine.store().clone(), engine.durable_clock(), *limits);
+    let plan = tokio::task::spawn_blocking(move || plan_ops(&*store, &mine, &theirs, &limits))
+        .await
+        .map_err(|e| RoundError::Store(e.to_string()))?
+        .map_err(|e| RoundError::Store(e.to_string()))?;
+    if let Plan::Ops { ops, .. } = plan {
+        stats.pushed = ops.len();
+        client
+            .push(pb::PushRequest {
+                from: Some(me_pb(engine)),
+                ops,
+            })
+            .await?;
+    }
+    Ok(stats)
+}
+
+/// Most snapshot pages one pull reads (a bound on a misbehaving peer).
+const MAX_SNAPSHOT_PAGES: usize = 1_000_000;
+
+/// Pull a whole snapshot page by page; each page is merged as it arrives (a
+/// partial snapshot is still a valid join) and the version vector it covers is
+/// raised only at the end.
+pub async fn pull_snapshot(engine: &Engine, client: &mut PeerClient) -> Result<(), RoundError> {
+    pull_pages(engine, client)
+        .instrument(tracing::info_span!("snapshot_pull"))
+        .await
+}
+
+async fn pull_pages(engine: &Engine, client: &mut PeerClient) -> Result<(), RoundError> {
+    let mut cursor = Vec::new();
+    let mut covered = None;
+    for _ in 0..MAX_SNAPSHOT_PAGES {
+        let page = client
+            .snapshot(pb::SnapshotRequest {
+                from: Some(me_pb(engine)),
+                cursor: cursor.clone(),
+            })
+            .await?
+            .into_inner();
+        if covered.is_none() {
+            covered = Some(wire::clock_pairs(&wire::clock_from_pb(&page.clock)?));
+        }
+        let deny = decode_deny(&page.deny)?;
+        let cutoffs = decode_cutoffs(&page.cutoffs)?;
+        let clock = if page.done { covered.take() } else { None };
+        engine.merge_snapshot(deny, cutoffs, clock).await?;
+        if page.done {
+            tracing::info!("snapshot merged");
+            return Ok(());
+        }
+        cursor = page.next_cursor;
+    }
+    Err(RoundError::Store("snapshot had too many pages".into()))
+}
+
+/// Push each new local op (batched as they come) to a few peers at once.
+/// Pushes in flight are bounded; when the bound is hit a push is skipped and
+/// anti-entropy delivers the op a moment later.
+pub async fn push_loop(
+    engine: Engine,
+    channels: Arc<PeerChannels>,
+    mut local_ops: mpsc::Receiver<rescind_core::Op>,
+    fanout: usize,
+    max_ops: usize,
+    mut rng: impl Rng,
+) {
+    let inflight = Arc::new(Semaphore::new(64));
+    let mut tasks = JoinSet::new();
+    while let Some(first) = local_ops.recv().await {
+        let mut batch = vec![encode_op(&first)];
+        while batch.len() < max_ops {
+            match local_ops.try_recv() {
+                Ok(op) => batch.push(encode_op(&op)),
+                Err(_) => break,
+            }
+        }
+        let targets = engine.with_cluster(|c| c.push_targets(&mut rng, fanout));
+        let from = me_pb(&engine);
+        for addr in targets {
+            let Ok(permit) = inflight.clone().try_acquire_owned() else {
+                tracing::debug!(peer = %addr, "push skipped: too many in flight");
+                continue;
+            };
+            let Some(mut client) = channels.client(&addr) else {
+                continue;
+            };
+            let request = pb::PushRequest {
+                from: Some(from.clone()),
+                ops: batch.clone(),
+            };
+            tasks.spawn(async move {
+                if let Err(e) = client.push(request).await {
+                    tracing::debug!(peer = %addr, error = %e, "eager push failed; anti-entropy will deliver");
+                }
+                drop(permit);
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    tasks.shutdown().await;
+}

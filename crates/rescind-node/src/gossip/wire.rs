@@ -1,0 +1,99 @@
+//! Conversions between the peer protocol's protobuf messages and the gossip
+//! core's types, validating everything that comes in.
+
+use rescind_core::limits::{self, FieldError};
+use rescind_core::{OriginId, VersionVector};
+use rescind_gossip::{MemberRecord, NodeInfo};
+use rescind_proto::v1 as pb;
+
+/// Most members or clock entries accepted in one message.
+pub const MAX_ENTRIES: usize = 4096;
+
+/// Our info for the wire.
+pub fn node_to_pb(n: &NodeInfo) -> pb::NodeInfo {
+    pb::NodeInfo {
+        name: n.name.clone(),
+        incarnation: n.incarnation,
+        region: n.region.clone(),
+        addr: n.addr.clone(),
+    }
+}
+
+/// A peer's info, validated.
+pub fn node_from_pb(field: &str, n: Option<pb::NodeInfo>) -> Result<NodeInfo, FieldError> {
+    let n = n.ok_or_else(|| FieldError::new(field, "is required"))?;
+    limits::label(&format!("{field}.name"), &n.name)?;
+    limits::label(&format!("{field}.region"), &n.region)?;
+    if n.addr.is_empty() || n.addr.len() > 256 || n.addr.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            format!("{field}.addr"),
+            "must be a host:port of at most 256 bytes",
+        ));
+    }
+    Ok(NodeInfo {
+        name: n.name,
+        incarnation: n.incarnation,
+        region: n.region,
+        addr: n.addr,
+    })
+}
+
+/// A version vector for the wire.
+pub fn clock_to_pb(v: &VersionVector) -> Vec<pb::ClockEntry> {
+    v.iter()
+        .map(|(o, seq)| pb::ClockEntry {
+            origin_node: o.node.clone(),
+            incarnation: o.incarnation,
+            seq,
+        })
+        .collect()
+}
+
+/// A peer's version vector, validated.
+pub fn clock_from_pb(entries: &[pb::ClockEntry]) -> Result<VersionVector, FieldError> {
+    if entries.len() > MAX_ENTRIES {
+        return Err(FieldError::new("clock", format!("at most {MAX_ENTRIES} entries")));
+    }
+    let mut v = VersionVector::new();
+    for (i, e) in entries.iter().enumerate() {
+        limits::label(&format!("clock[{i}].origin_node"), &e.origin_node)?;
+        v.raise_to(&OriginId::new(e.origin_node.clone(), e.incarnation), e.seq);
+    }
+    Ok(v)
+}
+
+/// Clock entries as pairs.
+pub fn clock_pairs(v: &VersionVector) -> Vec<(OriginId, u64)> {
+    v.iter().map(|(o, s)| (o.clone(), s)).collect()
+}
+
+/// Members for the wire.
+pub fn members_to_pb(records: &[MemberRecord]) -> Vec<pb::MemberRecord> {
+    records
+        .iter()
+        .map(|r| pb::MemberRecord {
+            node: Some(node_to_pb(&r.info)),
+            removed: r.removed,
+        })
+        .collect()
+}
+
+/// A peer's members, validated.
+pub fn members_from_pb(records: Vec<pb::MemberRecord>) -> Result<Vec<MemberRecord>, FieldError> {
+    if records.len() > MAX_ENTRIES {
+        return Err(FieldError::new(
+            "members",
+            format!("at most {MAX_ENTRIES} entries"),
+        ));
+    }
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(MemberRecord {
+                info: node_from_pb(&format!("members[{i}].node"), r.node)?,
+                removed: r.removed,
+            })
+        })
+        .collect()
+}
