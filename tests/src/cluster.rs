@@ -100,10 +100,16 @@ impl Cluster {
         loop {
             let all = self.statuses().await;
             let first = &all[0];
-            if all.iter().all(|s| {
-                (s.digest.as_str(), s.deny_entries, s.cutoffs)
-                    == (first.digest.as_str(), first.deny_entries, first.cutoffs)
-            }) {
+            let key = |s: &pb::StatusResponse| {
+                let mut vv: Vec<_> = s
+                    .version_vector
+                    .iter()
+                    .map(|e| (e.origin.clone(), e.seq))
+                    .collect();
+                vv.sort();
+                (s.digest.clone(), s.deny_entries, s.cutoffs, vv)
+            };
+            if all.iter().all(|s| key(s) == key(first)) {
                 return first.clone();
             }
             if Instant::now() > deadline {

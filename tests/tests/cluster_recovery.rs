@@ -96,8 +96,9 @@ async fn killed_and_wiped_nodes_catch_up_by_themselves() {
         assert_eq!(
             seq_of(s, &old_origin),
             total,
-            "{} lost ops of {old_origin}",
-            s.node_name
+            "{} lost ops of {old_origin}: {:?}",
+            s.node_name,
+            s.version_vector
         );
     }
     // Every revocation of the old incarnation is still enforced everywhere.
