@@ -192,6 +192,27 @@ mod tests {
     }
 
     #[test]
+    fn the_local_cluster_configs_are_valid_and_form_one_cluster() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local");
+        let mut regions = std::collections::BTreeMap::<String, usize>::new();
+        let mut listens = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = Config::from_file(&path).unwrap();
+                c.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(c.listen.ip().is_loopback());
+                assert_eq!(c.peers.len(), 1);
+                *regions.entry(c.region.clone()).or_default() += 1;
+                listens.insert(c.listen);
+            }
+        }
+        assert_eq!(regions.len(), 3, "{regions:?}");
+        assert!(regions.values().all(|n| *n == 2));
+        assert_eq!(listens.len(), 6);
+    }
+
+    #[test]
     fn unknown_keys_and_bad_names_are_refused() {
         let err = toml::from_str::<Config>("lisen = \"1.2.3.4:1\"").unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");

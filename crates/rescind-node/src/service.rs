@@ -31,8 +31,13 @@ impl RevocationService {
         }
     }
 
+    /// How long a consistency-token wait may take: the configured maximum, or
+    /// 90% of the caller's deadline if that is shorter, so the caller gets our
+    /// clear UNAVAILABLE rather than its own timeout.
     fn wait_bound(&self, metadata: &tonic::metadata::MetadataMap) -> Duration {
-        grpc_timeout(metadata).map_or(self.max_consistency_wait, |t| t.min(self.max_consistency_wait))
+        grpc_timeout(metadata).map_or(self.max_consistency_wait, |t| {
+            t.saturating_sub(t / 10).min(self.max_consistency_wait)
+        })
     }
 }
 
@@ -72,6 +77,7 @@ impl Revocations for RevocationService {
             let valid = convert::check(request.get_ref(), "").map_err(invalid)?;
             if let Some(token) = &valid.consistency {
                 let bound = self.wait_bound(request.metadata());
+                tracing::debug!(?bound, header = ?request.metadata().get("grpc-timeout"), "waiting for consistency token");
                 self.engine.wait_for(token, bound).await.map_err(engine_status)?;
             }
             let d = self.engine.check(&valid.query);

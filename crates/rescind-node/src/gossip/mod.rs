@@ -81,6 +81,10 @@ impl Gossip {
     }
 }
 
+/// Most anti-entropy rounds in flight: a peer that hangs (stopped, partitioned)
+/// holds one slot until `peer_timeout`, and the others keep every other peer fresh.
+const MAX_ROUNDS_IN_FLIGHT: usize = 4;
+
 async fn anti_entropy_loop(
     engine: Engine,
     channels: Arc<PeerChannels>,
@@ -88,22 +92,35 @@ async fn anti_entropy_loop(
     mut rng: StdRng,
 ) {
     let base = settings.interval.as_millis().max(1) as u64;
+    let mut rounds = JoinSet::new();
     loop {
         let jitter = rng.random_range(base * 3 / 4..=base * 5 / 4);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
+        while rounds.try_join_next().is_some() {}
+        if rounds.len() >= MAX_ROUNDS_IN_FLIGHT {
+            continue;
+        }
         let Some(addr) = engine.with_cluster(|c| c.anti_entropy_target(&mut rng)) else {
             continue;
         };
+        let (engine, channels, limits) = (engine.clone(), channels.clone(), settings.limits);
         let span = tracing::debug_span!("gossip_round", peer = %addr);
-        match rounds::anti_entropy(&engine, &channels, &addr, &settings.limits)
-            .instrument(span)
-            .await
-        {
-            Ok(s) if s.pulled + s.pushed > 0 || s.snapshot => {
-                tracing::debug!(peer = %addr, pulled = s.pulled, pushed = s.pushed, snapshot = s.snapshot, "round");
+        rounds.spawn(
+            async move {
+                match rounds::anti_entropy(&engine, &channels, &addr, &limits).await {
+                    Ok(s) if s.pulled + s.pushed > 0 || s.snapshot => {
+                        tracing::debug!(
+                            pulled = s.pulled,
+                            pushed = s.pushed,
+                            snapshot = s.snapshot,
+                            "round"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "gossip round failed"),
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::debug!(peer = %addr, error = %e, "gossip round failed"),
-        }
+            .instrument(span),
+        );
     }
 }
