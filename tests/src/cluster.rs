@@ -143,14 +143,4 @@ where
     }
 }
 
-/// A token revocation request.
-pub fn revoke_token(id: &str) -> pb::RevokeRequest {
-    pb::RevokeRequest {
-        target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
-            token_id: id.into(),
-            expires_at_ms: 0,
-        })),
-        reason: "test".into(),
-        actor: "tests".into(),
-    }
-}
+pub use crate::revoke_token;

@@ -141,6 +141,17 @@ impl NodeProc {
         RevocationsClient::new(channel)
     }
 
+    /// This node's status.
+    pub async fn status(&self) -> rescind_proto::v1::StatusResponse {
+        let request = rescind_proto::v1::StatusRequest {};
+        self.client()
+            .await
+            .status(request)
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
     /// A request carrying the admin token.
     pub fn admin<T>(&self, message: T) -> tonic::Request<T> {
         with_bearer(message, &self.admin_token())
@@ -182,6 +193,19 @@ impl Drop for NodeProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A request revoking one token id (never expiring).
+pub fn revoke_token(id: &str) -> rescind_proto::v1::RevokeRequest {
+    use rescind_proto::v1 as pb;
+    pb::RevokeRequest {
+        target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
+            token_id: id.into(),
+            expires_at_ms: 0,
+        })),
+        reason: "test".into(),
+        actor: "tests".into(),
     }
 }
 

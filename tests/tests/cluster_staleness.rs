@@ -42,13 +42,7 @@ async fn a_stopped_region_shows_in_staleness_and_recovers() {
         "staleness for the stopped region to pass 3 s",
         Duration::from_secs(20),
         || async {
-            let s = cluster.nodes[0]
-                .client()
-                .await
-                .status(pb::StatusRequest {})
-                .await
-                .unwrap()
-                .into_inner();
+            let s = cluster.nodes[0].status().await;
             (lag(&s, "r2n0")? > 3_000 && lag(&s, "r2n1")? > 3_000).then_some(s)
         },
     )
@@ -94,13 +88,7 @@ async fn a_stopped_region_shows_in_staleness_and_recovers() {
         "staleness for the dead region",
         Duration::from_secs(20),
         || async {
-            let s = cluster.nodes[0]
-                .client()
-                .await
-                .status(pb::StatusRequest {})
-                .await
-                .unwrap()
-                .into_inner();
+            let s = cluster.nodes[0].status().await;
             (s.staleness_ms > 3_000).then_some(())
         },
     )
@@ -118,13 +106,7 @@ async fn a_stopped_region_shows_in_staleness_and_recovers() {
         Duration::from_secs(20),
         || async {
             for n in live {
-                let s = n
-                    .client()
-                    .await
-                    .status(pb::StatusRequest {})
-                    .await
-                    .unwrap()
-                    .into_inner();
+                let s = n.status().await;
                 if s.staleness_ms >= 2_000 || s.peer_lag.iter().any(|p| p.node.starts_with("r2")) {
                     return None;
                 }

@@ -8,28 +8,11 @@ use rescind_tests::NodeProc;
 const CLIENTS: usize = 8;
 const PER_CLIENT: usize = 125;
 
-fn token_revoke(id: String) -> pb::RevokeRequest {
-    pb::RevokeRequest {
-        target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
-            token_id: id,
-            expires_at_ms: 0,
-        })),
-        reason: "durability test".into(),
-        actor: "tests".into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_acks_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = NodeProc::start(dir.path(), &["--node-name", "durable"]);
-    let status = node
-        .client()
-        .await
-        .status(pb::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = node.status().await;
     let incarnation = status.incarnation.clone();
 
     // 8 concurrent clients, 125 revokes each; record every acknowledged seq.
@@ -40,7 +23,8 @@ async fn a_thousand_acks_survive_kill_9() {
         tasks.push(tokio::spawn(async move {
             let mut seqs = Vec::new();
             for i in 0..PER_CLIENT {
-                let req = rescind_tests::with_bearer(token_revoke(format!("dur-{c}-{i}")), &token);
+                let req =
+                    rescind_tests::with_bearer(rescind_tests::revoke_token(&format!("dur-{c}-{i}")), &token);
                 let resp = client
                     .revoke(req)
                     .await
@@ -64,13 +48,7 @@ async fn a_thousand_acks_survive_kill_9() {
         "seqs are dense"
     );
 
-    let before_kill = node
-        .client()
-        .await
-        .status(pb::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let before_kill = node.status().await;
     assert_eq!(before_kill.deny_entries, total);
     node.kill9();
     let node = NodeProc::start(dir.path(), &["--node-name", "durable"]);
@@ -106,7 +84,7 @@ async fn a_thousand_acks_survive_kill_9() {
 
     // The seq continues where it stopped.
     let next = client
-        .revoke(node.admin(token_revoke("after-restart".into())))
+        .revoke(node.admin(rescind_tests::revoke_token("after-restart")))
         .await
         .unwrap()
         .into_inner();
