@@ -92,6 +92,24 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// Staleness for people: `u64::MAX` means the node has not yet heard of every peer.
+fn staleness_text(ms: u64) -> String {
+    if ms == u64::MAX {
+        "unknown (not yet heard from every peer)".into()
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// Staleness for JSON: null when unknown.
+fn staleness_json(ms: u64) -> serde_json::Value {
+    if ms == u64::MAX {
+        serde_json::Value::Null
+    } else {
+        json!(ms)
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -341,7 +359,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<()> {
                 "reason": reason,
                 "revoked_at_ms": r.revoked_at_ms,
                 "node_id": r.node_id,
-                "staleness_ms": r.staleness_ms,
+                "staleness_ms": staleness_json(r.staleness_ms),
             })
         );
     } else if r.revoked {
@@ -351,13 +369,15 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<()> {
             String::new()
         };
         println!(
-            "revoked (by {reason}{when}); answered by {}, staleness {} ms",
-            r.node_id, r.staleness_ms
+            "revoked (by {reason}{when}); answered by {}, staleness {}",
+            r.node_id,
+            staleness_text(r.staleness_ms)
         );
     } else {
         println!(
-            "allowed; answered by {}, staleness {} ms",
-            r.node_id, r.staleness_ms
+            "allowed; answered by {}, staleness {}",
+            r.node_id,
+            staleness_text(r.staleness_ms)
         );
     }
     Ok(())
@@ -395,13 +415,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 "digest": s.digest,
                 "deny_entries": s.deny_entries,
                 "cutoffs": s.cutoffs,
-                "staleness_ms": s.staleness_ms,
+                "staleness_ms": staleness_json(s.staleness_ms),
                 "version_vector": vv,
                 "expired_pruned": s.expired_pruned,
                 "uptime_ms": s.uptime_ms,
                 "gc_last": {"before": s.gc_last_before, "after": s.gc_last_after},
                 "peer_lag": s.peer_lag.iter().map(|p| json!({
-                    "node": p.node, "region": p.region, "staleness_ms": p.staleness_ms,
+                    "node": p.node, "region": p.region, "staleness_ms": staleness_json(p.staleness_ms),
                 })).collect::<Vec<_>>(),
             })
         );
@@ -410,7 +430,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         println!("revoked ids   {}", s.deny_entries);
         println!("cutoffs       {}", s.cutoffs);
         println!("digest        {}", s.digest);
-        println!("staleness     {} ms", s.staleness_ms);
+        println!("staleness     {}", staleness_text(s.staleness_ms));
         println!("expired GC'd  {}", s.expired_pruned);
         println!("uptime        {} s", s.uptime_ms / 1000);
         println!(
@@ -421,7 +441,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             println!("applied       {} up to op {}", e.origin, e.seq);
         }
         for p in &s.peer_lag {
-            println!("peer lag      {} ({}) {} ms", p.node, p.region, p.staleness_ms);
+            println!(
+                "peer lag      {} ({}) {}",
+                p.node,
+                p.region,
+                staleness_text(p.staleness_ms)
+            );
         }
     }
     Ok(())
@@ -480,7 +505,7 @@ pub async fn peers(args: PeersArgs) -> anyhow::Result<()> {
                 json!({
                     "name": p.name, "region": p.region, "addr": p.addr, "incarnation": p.incarnation,
                     "removed": p.removed, "last_contact_ago_ms": p.last_contact_ago_ms,
-                    "staleness_ms": p.staleness_ms,
+                    "staleness_ms": staleness_json(p.staleness_ms),
                 })
             })
             .collect();
@@ -498,7 +523,7 @@ pub async fn peers(args: PeersArgs) -> anyhow::Result<()> {
         let lag = if p.removed {
             "retired".to_string()
         } else {
-            format!("{} ms", p.staleness_ms)
+            staleness_text(p.staleness_ms)
         };
         println!(
             "{:<20} {:<12} {:<22} {:>14} {:>12}",

@@ -24,5 +24,5 @@ pub mod members;
 pub mod plan;
 pub mod wire;
 
-pub use members::{Cluster, MemberRecord, NodeInfo, PeerView};
+pub use members::{Cluster, Floor, MemberRecord, NodeInfo, PeerView, UNKNOWN, floor_staleness};
 pub use plan::{Limits, Plan, plan_ops};

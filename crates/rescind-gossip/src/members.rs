@@ -10,11 +10,27 @@
 //! wall-clock skew between nodes cannot make a node look fresher than it is.
 //!
 //! Staleness = now − the oldest `fresh_as_of` among live (not removed)
-//! members; a member never heard from counts from this node's start.
+//! members. While some live member (or configured seed) has never been heard
+//! of since this node started, staleness is *unknown* ([`UNKNOWN`]): a node
+//! restarted after downtime cannot know what it missed until a peer tells it.
 
 use std::collections::BTreeMap;
 
 use rand::Rng;
+
+/// Staleness of a node that has not yet heard of every live peer since it started.
+pub const UNKNOWN: u64 = u64::MAX;
+
+/// What a node knows of its own freshness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Floor {
+    /// No live peer: nothing to be stale about.
+    NoPeers,
+    /// Some live peer was never heard of since start.
+    Unknown,
+    /// Fresh about every live peer as of this monotonic time.
+    At(u64),
+}
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +65,7 @@ pub struct PeerView {
     pub removed: bool,
     /// Milliseconds since the last direct exchange (None: never).
     pub last_contact_ago_ms: Option<u64>,
-    /// How long this node may be missing this peer's revocations.
+    /// How long this node may be missing this peer's revocations ([`UNKNOWN`]: never heard).
     pub staleness_ms: u64,
 }
 
@@ -68,13 +84,11 @@ pub struct Cluster {
     members: BTreeMap<String, Member>,
     /// Configured seed addresses, and the member each turned out to be.
     seeds: BTreeMap<String, Option<String>>,
-    /// When this node started: the freshness of members never heard from.
-    started: u64,
 }
 
 impl Cluster {
-    /// A cluster view with only seeds, at monotonic time `now`.
-    pub fn new(me: NodeInfo, seeds: impl IntoIterator<Item = String>, now: u64) -> Self {
+    /// A cluster view with only seeds.
+    pub fn new(me: NodeInfo, seeds: impl IntoIterator<Item = String>) -> Self {
         let seeds = seeds
             .into_iter()
             .filter(|s| *s != me.addr)
@@ -84,7 +98,6 @@ impl Cluster {
             me,
             members: BTreeMap::new(),
             seeds,
-            started: now,
         }
     }
 
@@ -206,20 +219,25 @@ impl Cluster {
             .collect()
     }
 
-    /// The oldest freshness among live members (None: no one to be stale about).
-    pub fn freshness_floor(&self) -> Option<u64> {
-        let unresolved_seed = self.seeds.values().any(Option::is_none);
-        self.members
-            .values()
-            .filter(|m| !m.removed)
-            .map(|m| m.fresh_as_of.unwrap_or(self.started))
-            .chain(unresolved_seed.then_some(self.started))
-            .min()
+    /// The oldest freshness among live members.
+    pub fn freshness_floor(&self) -> Floor {
+        if self.seeds.values().any(Option::is_none) {
+            return Floor::Unknown;
+        }
+        let mut floor = Floor::NoPeers;
+        for m in self.live() {
+            floor = match (floor, m.fresh_as_of) {
+                (_, None) | (Floor::Unknown, _) => return Floor::Unknown,
+                (Floor::NoPeers, Some(f)) => Floor::At(f),
+                (Floor::At(a), Some(f)) => Floor::At(a.min(f)),
+            };
+        }
+        floor
     }
 
     /// How long this node may have been missing some live member's revocations.
     pub fn staleness_ms(&self, now: u64) -> u64 {
-        self.freshness_floor().map_or(0, |f| now.saturating_sub(f))
+        floor_staleness(self.freshness_floor(), now)
     }
 
     fn live(&self) -> impl Iterator<Item = &Member> {
@@ -276,9 +294,18 @@ impl Cluster {
                 info: m.info.clone(),
                 removed: m.removed,
                 last_contact_ago_ms: m.last_contact.map(|t| now.saturating_sub(t)),
-                staleness_ms: now.saturating_sub(m.fresh_as_of.unwrap_or(self.started)),
+                staleness_ms: m.fresh_as_of.map_or(UNKNOWN, |f| now.saturating_sub(f)),
             })
             .collect()
+    }
+}
+
+/// Staleness at `now` for a floor.
+pub fn floor_staleness(floor: Floor, now: u64) -> u64 {
+    match floor {
+        Floor::NoPeers => 0,
+        Floor::Unknown => UNKNOWN,
+        Floor::At(f) => now.saturating_sub(f),
     }
 }
 
@@ -299,33 +326,33 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_node_is_never_stale_but_unknown_peers_count_from_start() {
-        let alone = Cluster::new(info("a", "eu", 1), Vec::new(), 0);
+    fn a_lone_node_is_never_stale_and_unheard_peers_make_staleness_unknown() {
+        let alone = Cluster::new(info("a", "eu", 1), Vec::new());
         assert_eq!(alone.staleness_ms(10_000), 0);
-        let seeded = Cluster::new(info("a", "eu", 1), vec!["b:1".to_string()], 100);
+        let seeded = Cluster::new(info("a", "eu", 1), vec!["b:1".to_string()]);
         assert_eq!(
             seeded.staleness_ms(1_100),
-            1_000,
-            "an unreached seed counts from start"
+            UNKNOWN,
+            "an unreached seed: we cannot know"
         );
     }
 
     #[test]
     fn freshness_is_adopted_only_when_covered_and_counts_the_round_trip() {
-        let mut c = Cluster::new(info("a", "eu", 1), vec!["b:1".to_string()], 0);
+        let mut c = Cluster::new(info("a", "eu", 1), vec!["b:1".to_string()]);
         c.contact(Some("b:1"), &info("b", "us", 2), 500);
         c.learn(&[MemberRecord {
             info: info("c", "ap", 3),
             removed: false,
         }]);
-        assert_eq!(c.staleness_ms(1_000), 1_000);
+        assert_eq!(c.staleness_ms(1_000), UNKNOWN, "contact alone proves nothing");
         // Sent at 400; b's own age 0, c's 300. We hold b's ops but not all of c's.
         let ages = vec![("b".to_string(), 0), ("c".to_string(), 300)];
         c.adopt_freshness(400, &ages, |n| n == "b");
         let view = c.view(1_000);
         assert_eq!(view[0].staleness_ms, 600);
-        assert_eq!(view[1].staleness_ms, 1_000);
-        assert_eq!(c.staleness_ms(1_000), 1_000, "c keeps us stale");
+        assert_eq!(view[1].staleness_ms, UNKNOWN);
+        assert_eq!(c.staleness_ms(1_000), UNKNOWN, "c keeps us in the dark");
         c.adopt_freshness(900, &ages, |_| true);
         assert_eq!(c.staleness_ms(1_000), 400, "c fresh as of 600");
         // Older news never rolls freshness back.
@@ -339,10 +366,10 @@ mod tests {
 
     #[test]
     fn removal_is_sticky_per_incarnation_and_spreads() {
-        let mut a = Cluster::new(info("a", "eu", 1), Vec::new(), 0);
+        let mut a = Cluster::new(info("a", "eu", 1), Vec::new());
         a.contact(None, &info("b", "us", 2), 0);
         a.remove("b");
-        let mut c = Cluster::new(info("c", "ap", 1), Vec::new(), 0);
+        let mut c = Cluster::new(info("c", "ap", 1), Vec::new());
         c.contact(None, &info("b", "us", 2), 0);
         c.learn(&a.records());
         assert!(c.view(0).iter().any(|v| v.info.name == "b" && v.removed));
@@ -354,7 +381,7 @@ mod tests {
 
     #[test]
     fn push_targets_cover_every_region_first() {
-        let mut c = Cluster::new(info("a", "eu", 1), Vec::new(), 0);
+        let mut c = Cluster::new(info("a", "eu", 1), Vec::new());
         for (n, r) in [
             ("a2", "eu"),
             ("b1", "us"),

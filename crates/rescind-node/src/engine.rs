@@ -13,7 +13,7 @@ use rescind_core::check::CheckQuery;
 use rescind_core::{
     ConsistencyToken, Cutoff, Decision, DenyEntry, Digest, Op, OriginId, PrincipalKind, State, VersionVector,
 };
-use rescind_gossip::{Cluster, NodeInfo, PeerView};
+use rescind_gossip::{Cluster, Floor, NodeInfo, PeerView};
 use rescind_store::{Identity, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -132,6 +132,30 @@ pub struct EngineOptions {
     pub advertise_addr: String,
     /// The wall clock.
     pub clock: SharedClock,
+    /// Where the writer runs.
+    pub writer: WriterMode,
+}
+
+/// Where the writer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterMode {
+    /// Its own OS thread, blocking on the store's flush (production).
+    Thread,
+    /// A task on the current tokio runtime: for stores whose flush does not
+    /// block (the simulator's in-memory store), so a simulated crash stops it
+    /// with the rest of the node and runs stay deterministic.
+    Task,
+}
+
+/// Counters of peer traffic, for the simulator's report and for operators.
+#[derive(Debug, Default)]
+pub struct GossipCounters {
+    /// Peer calls made (exchange, push, snapshot page).
+    pub messages: AtomicU64,
+    /// Encoded op and snapshot-entry bytes sent in them.
+    pub bytes: AtomicU64,
+    /// Ops received that this node already had.
+    pub duplicate_ops: AtomicU64,
 }
 
 /// A started engine, its writer, and the stream of new local ops (durable)
@@ -162,10 +186,26 @@ pub(crate) struct Shared {
     /// Membership and freshness; updated by gossip, read by Status.
     cluster: Mutex<Cluster>,
     /// `Cluster::freshness_floor` (monotonic ms), kept here so `Check` reads an
-    /// atomic instead of taking the cluster lock. `u64::MAX`: no live peer.
+    /// atomic instead of taking the cluster lock; see [`FLOOR_NO_PEERS`] and
+    /// [`FLOOR_UNKNOWN`].
     freshness_floor: AtomicU64,
+    /// Peer traffic counters.
+    pub(crate) gossip: GossipCounters,
     started: Instant,
     store: Arc<dyn Store>,
+}
+
+/// `freshness_floor` when no live peer exists.
+const FLOOR_NO_PEERS: u64 = u64::MAX;
+/// `freshness_floor` while some live peer was never heard of.
+const FLOOR_UNKNOWN: u64 = u64::MAX - 1;
+
+fn encode_floor(f: Floor) -> u64 {
+    match f {
+        Floor::NoPeers => FLOOR_NO_PEERS,
+        Floor::Unknown => FLOOR_UNKNOWN,
+        Floor::At(t) => t.min(FLOOR_UNKNOWN - 1),
+    }
 }
 
 /// Handle to a node's state; cheap to clone.
@@ -175,15 +215,23 @@ pub struct Engine {
     jobs: mpsc::Sender<Job>,
 }
 
-/// Owns the writer thread; [`WriterHandle::join`] waits for it to drain and stop
+/// Owns the writer; [`WriterHandle::join`] waits for it to drain and stop
 /// once every [`Engine`] clone is dropped.
 #[derive(Debug)]
-pub struct WriterHandle(std::thread::JoinHandle<()>);
+pub enum WriterHandle {
+    /// A writer thread.
+    Thread(std::thread::JoinHandle<()>),
+    /// A writer task.
+    Task(tokio::task::JoinHandle<()>),
+}
 
 impl WriterHandle {
-    /// Wait (on a blocking thread) for the writer to finish its queue.
+    /// Wait for the writer to finish its queue.
     pub async fn join(self) {
-        let _ = tokio::task::spawn_blocking(move || self.0.join()).await;
+        match self {
+            WriterHandle::Thread(t) => drop(tokio::task::spawn_blocking(move || t.join()).await),
+            WriterHandle::Task(t) => drop(t.await),
+        }
     }
 }
 
@@ -207,7 +255,7 @@ impl Engine {
             region: options.region.clone(),
             addr: options.advertise_addr,
         };
-        let cluster = Cluster::new(me, options.seeds, 0);
+        let cluster = Cluster::new(me, options.seeds);
         let shared = Arc::new(Shared {
             durable: Mutex::new(state.clock().clone()),
             state: RwLock::new(state),
@@ -218,18 +266,19 @@ impl Engine {
             clock: options.clock,
             applied: watch::Sender::new(0),
             gc_last: Mutex::new((0, 0)),
-            freshness_floor: AtomicU64::new(cluster.freshness_floor().unwrap_or(u64::MAX)),
+            freshness_floor: AtomicU64::new(encode_floor(cluster.freshness_floor())),
+            gossip: GossipCounters::default(),
             cluster: Mutex::new(cluster),
             started: Instant::now(),
             store: store.clone(),
         });
         let (tx, rx) = mpsc::channel(options.write_queue);
         let (local_tx, local_rx) = mpsc::channel(options.write_queue);
-        let handle = writer::spawn(shared.clone(), store, rx, local_tx)
+        let writer = writer::spawn(options.writer, shared.clone(), store, rx, local_tx)
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         Ok(Started {
             engine: Engine { shared, jobs: tx },
-            writer: WriterHandle(handle),
+            writer,
             local_ops: local_rx,
         })
     }
@@ -243,7 +292,7 @@ impl Engine {
     pub fn with_cluster<T>(&self, f: impl FnOnce(&mut Cluster) -> T) -> T {
         let mut cluster = self.shared.cluster.lock();
         let out = f(&mut cluster);
-        let floor = cluster.freshness_floor().unwrap_or(u64::MAX);
+        let floor = encode_floor(cluster.freshness_floor());
         self.shared.freshness_floor.store(floor, Ordering::Release);
         out
     }
@@ -305,13 +354,31 @@ impl Engine {
         qs.into_iter().map(|q| state.check(q)).collect()
     }
 
-    /// How long this node may have been missing some live peer's revocations
-    /// (0 with no peers). Never less than the truth: see `rescind_gossip::members`.
+    /// How long this node may have been missing some live peer's revocations:
+    /// 0 with no peers, [`rescind_gossip::UNKNOWN`] (`u64::MAX`) until it has
+    /// heard of every live peer since it started. Never less than the truth:
+    /// see `rescind_gossip::members`.
     pub fn staleness_ms(&self) -> u64 {
         match self.shared.freshness_floor.load(Ordering::Acquire) {
-            u64::MAX => 0,
+            FLOOR_NO_PEERS => 0,
+            FLOOR_UNKNOWN => rescind_gossip::UNKNOWN,
             floor => self.mono_ms().saturating_sub(floor),
         }
+    }
+
+    /// Peer traffic counters.
+    pub fn gossip_counters(&self) -> &GossipCounters {
+        &self.shared.gossip
+    }
+
+    /// Count one peer message (a call made or a response sent) carrying `bytes`
+    /// of encoded ops or entries.
+    pub fn count_sent(&self, bytes: usize) {
+        self.shared.gossip.messages.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .gossip
+            .bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Writes queued for the writer and not yet taken into a batch.

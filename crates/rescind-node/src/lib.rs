@@ -35,4 +35,4 @@ pub mod writer;
 
 pub use config::Config;
 pub use engine::{Engine, EngineError, RevokeCommand, RevokeOutcome, RevokeTarget};
-pub use server::{Node, NodeError, run};
+pub use server::{Node, NodeError, Parts, run};

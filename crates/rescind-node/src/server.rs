@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Auth, AuthError, TokenSource};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle};
+use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle, WriterMode};
 use crate::gossip::{ChannelFactory, Gossip, GossipSettings, PeerChannels, PeerService, tcp_channels};
 use crate::service::RevocationService;
 use rescind_core::Op;
@@ -70,26 +70,63 @@ pub struct Node {
     auth: Auth,
     token_source: TokenSource,
     channels: ChannelFactory,
+    gossip_seed: Option<u64>,
+}
+
+/// What a node runs on besides its config: production uses sled, the system
+/// clock, TCP and a writer thread; the simulator injects its own.
+pub struct Parts {
+    /// The durable store (already opened, identity included).
+    pub store: Arc<dyn Store>,
+    /// The wall clock.
+    pub clock: SharedClock,
+    /// How to dial peers.
+    pub channels: ChannelFactory,
+    /// Where the writer runs.
+    pub writer: WriterMode,
+    /// Seed for gossip's peer choice and jitter (None: from the OS).
+    pub gossip_seed: Option<u64>,
 }
 
 impl Node {
     /// Validate `config`, open (or initialise) the data dir, settle the admin
     /// token and load the state into memory.
     pub async fn open(config: Config) -> Result<Node, NodeError> {
-        Self::open_with_clock(config, Arc::new(SystemClock)).await
-    }
-
-    /// [`Node::open`] with an injected wall clock.
-    pub async fn open_with_clock(config: Config, clock: SharedClock) -> Result<Node, NodeError> {
         config.validate()?;
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir {
             dir: dir.display().to_string(),
             source,
         })?;
-        let (auth, token_source) = Auth::resolve(&config)?;
         let requested = config.node_name.clone();
-        let default_name = default_node_name();
+        let store = tokio::task::spawn_blocking(move || {
+            SledStore::open(&dir.join("db"), requested.as_deref(), &default_node_name()).map_err(|source| {
+                NodeError::Store {
+                    dir: dir.display().to_string(),
+                    source,
+                }
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;
+        let parts = Parts {
+            store: Arc::new(store),
+            clock: Arc::new(SystemClock),
+            channels: tcp_channels(config.peer_timeout, config.peer_timeout),
+            writer: WriterMode::Thread,
+            gossip_seed: None,
+        };
+        // Loading a large state takes a while: off the async threads.
+        tokio::task::spawn_blocking(move || Self::assemble(config, parts))
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))?
+    }
+
+    /// Build a node from `config` and injected [`Parts`]: settle the admin
+    /// token, load the state from the store, start the writer.
+    pub fn assemble(config: Config, parts: Parts) -> Result<Node, NodeError> {
+        config.validate()?;
+        let (auth, token_source) = Auth::resolve(&config)?;
         let options = EngineOptions {
             region: config.region.clone(),
             expiry_grace: config.expiry_grace,
@@ -99,27 +136,14 @@ impl Node {
                 .advertise_addr
                 .clone()
                 .unwrap_or_else(|| config.listen.to_string()),
-            clock,
+            clock: parts.clock,
+            writer: parts.writer,
         };
-        let started = tokio::task::spawn_blocking(move || {
-            let store =
-                SledStore::open(&dir.join("db"), requested.as_deref(), &default_name).map_err(|source| {
-                    NodeError::Store {
-                        dir: dir.display().to_string(),
-                        source,
-                    }
-                })?;
-            let store: Arc<dyn Store> = Arc::new(store);
-            Ok::<_, NodeError>(Engine::start(store, options)?)
-        })
-        .await
-        .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;
         let Started {
             engine,
             writer,
             local_ops,
-        } = started;
-        let channels = tcp_channels(config.peer_timeout, config.peer_timeout);
+        } = Engine::start(parts.store, options)?;
         Ok(Node {
             config,
             engine,
@@ -127,7 +151,8 @@ impl Node {
             local_ops,
             auth,
             token_source,
-            channels,
+            channels: parts.channels,
+            gossip_seed: parts.gossip_seed,
         })
     }
 
@@ -156,6 +181,41 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError> {
+        let bound = listener.local_addr().map_err(|source| NodeError::Bind {
+            addr: self.config.listen,
+            source,
+        })?;
+        let advertise = match &self.config.advertise_addr {
+            Some(a) => a.clone(),
+            None if bound.ip().is_unspecified() && self.config.cluster_key.is_some() => {
+                return Err(NodeError::Config(ConfigError::Invalid(format!(
+                    "listening on {bound} with a cluster: set advertise_addr to the address peers should dial"
+                ))));
+            }
+            None => bound.to_string(),
+        };
+        let max = self.config.max_connections;
+        self.serve_incoming(crate::net::limited_incoming(listener, max), &advertise, shutdown)
+            .await
+    }
+
+    /// Serve connections from `incoming` (TCP, or a simulated network),
+    /// advertising `advertise` to peers, until `shutdown` completes; then drain.
+    pub async fn serve_incoming<IO, S>(
+        self,
+        incoming: S,
+        advertise: &str,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NodeError>
+    where
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        S: futures_util::Stream<Item = std::io::Result<IO>> + Send,
+    {
         let Node {
             config,
             engine,
@@ -163,22 +223,10 @@ impl Node {
             local_ops,
             auth,
             channels,
+            gossip_seed,
             ..
         } = self;
-        let bound = listener.local_addr().map_err(|source| NodeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let advertise = match &config.advertise_addr {
-            Some(a) => a.clone(),
-            None if bound.ip().is_unspecified() && config.cluster_key.is_some() => {
-                return Err(NodeError::Config(ConfigError::Invalid(format!(
-                    "listening on {bound} with a cluster: set advertise_addr to the address peers should dial"
-                ))));
-            }
-            None => bound.to_string(),
-        };
-        engine.with_cluster(|c| c.set_addr(&advertise));
+        engine.with_cluster(|c| c.set_addr(advertise));
         let limits = Limits {
             max_ops: config.gossip_max_ops,
             max_bytes: 1024 * 1024,
@@ -197,7 +245,7 @@ impl Node {
                     interval: config.gossip_interval,
                     push_fanout: config.push_fanout,
                     limits,
-                    seed: None,
+                    seed: gossip_seed,
                 },
             )),
             None => None,
@@ -205,7 +253,7 @@ impl Node {
         let peers = PeerService::new(engine.clone(), config.cluster_key.as_deref(), limits);
         let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait);
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
-        let incoming = crate::net::limited_incoming(listener, config.max_connections);
+
         let result = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection)
             .add_service(

@@ -20,7 +20,9 @@ use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, Payload, P
 use rescind_store::{Store, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{EngineError, RevokeCommand, RevokeOutcome, RevokeTarget, Shared};
+use crate::engine::{
+    EngineError, RevokeCommand, RevokeOutcome, RevokeTarget, Shared, WriterHandle, WriterMode,
+};
 
 /// Most jobs folded into one flush.
 pub const MAX_JOBS_PER_FLUSH: usize = 4096;
@@ -82,14 +84,29 @@ impl Pending {
 }
 
 pub(crate) fn spawn(
+    mode: WriterMode,
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
-    jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Job>,
     local_ops: mpsc::Sender<Op>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("rescind-writer".into())
-        .spawn(move || run(&shared, &*store, jobs, &local_ops))
+) -> std::io::Result<WriterHandle> {
+    match mode {
+        WriterMode::Thread => std::thread::Builder::new()
+            .name("rescind-writer".into())
+            .spawn(move || {
+                let mut broken = None;
+                while let Some(first) = jobs.blocking_recv() {
+                    write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
+                }
+            })
+            .map(WriterHandle::Thread),
+        WriterMode::Task => Ok(WriterHandle::Task(tokio::spawn(async move {
+            let mut broken = None;
+            while let Some(first) = jobs.recv().await {
+                write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
+            }
+        }))),
+    }
 }
 
 /// What one batch changed.
@@ -102,9 +119,16 @@ struct Batch {
     local: Vec<Op>,
 }
 
-fn run(shared: &Shared, store: &dyn Store, mut jobs: mpsc::Receiver<Job>, local_ops: &mpsc::Sender<Op>) {
-    let mut broken: Option<EngineError> = None;
-    while let Some(first) = jobs.blocking_recv() {
+/// Take `first` and every job waiting behind it, apply, commit, flush, answer.
+fn write_batch(
+    shared: &Shared,
+    store: &dyn Store,
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+    broken: &mut Option<EngineError>,
+    local_ops: &mpsc::Sender<Op>,
+) {
+    {
         let mut queue = vec![first];
         while queue.len() < MAX_JOBS_PER_FLUSH {
             match jobs.try_recv() {
@@ -114,11 +138,11 @@ fn run(shared: &Shared, store: &dyn Store, mut jobs: mpsc::Receiver<Job>, local_
         }
         let span = tracing::debug_span!("write_batch", jobs = queue.len());
         let _enter = span.enter();
-        if let Some(e) = &broken {
+        if let Some(e) = broken.as_ref() {
             for job in queue {
                 Pending::failed(job).send(Some(e));
             }
-            continue;
+            return;
         }
         let now = shared.clock.now_ms();
         let mut batch = Batch::default();
@@ -152,7 +176,7 @@ fn run(shared: &Shared, store: &dyn Store, mut jobs: mpsc::Receiver<Job>, local_
         for p in pending {
             p.send(failure.as_ref());
         }
-        broken = failure;
+        *broken = failure;
     }
 }
 
@@ -169,6 +193,7 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
         Job::Revoke { cmd, reply } => Pending::Revoke(reply, revoke(shared, state, cmd, now, batch)),
         Job::Remote { ops, reply } => {
             let mut fresh = 0;
+            let total = ops.len();
             for op in ops {
                 let (is_new, effect) = state.apply_op(&op, now);
                 if is_new {
@@ -178,6 +203,11 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
                     batch.writes.ops.push(op);
                 }
             }
+            let dups = (total - fresh) as u64;
+            shared
+                .gossip
+                .duplicate_ops
+                .fetch_add(dups, std::sync::atomic::Ordering::Relaxed);
             Pending::Count(reply, fresh)
         }
         Job::Snapshot {

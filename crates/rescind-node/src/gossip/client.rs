@@ -27,6 +27,11 @@ pub fn tcp_channels(connect_timeout: std::time::Duration, timeout: std::time::Du
                 .connect_timeout(connect_timeout)
                 .timeout(timeout)
                 .tcp_nodelay(true)
+                // A partition can leave a connection silently dead: pings find
+                // out, and the channel reconnects.
+                .http2_keep_alive_interval(std::time::Duration::from_secs(1))
+                .keep_alive_timeout(timeout)
+                .keep_alive_while_idle(true)
                 .connect_lazy(),
         )
     })

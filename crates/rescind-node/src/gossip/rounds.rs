@@ -67,6 +67,7 @@ pub async fn anti_entropy(
         clock: wire::clock_to_pb(&engine.durable_clock()),
         members: wire::members_to_pb(&records),
     };
+    engine.count_sent(0);
     let resp = client.exchange(request).await?.into_inner();
     let from = wire::node_from_pb("from", resp.from)?;
     let theirs = wire::clock_from_pb(&resp.clock)?;
@@ -105,6 +106,7 @@ pub async fn anti_entropy(
         .map_err(|e| RoundError::Store(e.to_string()))?;
     if let Plan::Ops { ops, .. } = plan {
         stats.pushed = ops.len();
+        engine.count_sent(ops.iter().map(Vec::len).sum());
         client
             .push(pb::PushRequest {
                 from: Some(me_pb(engine)),
@@ -131,6 +133,7 @@ async fn pull_pages(engine: &Engine, client: &mut PeerClient) -> Result<(), Roun
     let mut cursor = Vec::new();
     let mut covered = None;
     for _ in 0..MAX_SNAPSHOT_PAGES {
+        engine.count_sent(0);
         let page = client
             .snapshot(pb::SnapshotRequest {
                 from: Some(me_pb(engine)),
@@ -189,6 +192,7 @@ pub async fn push_loop(
                 from: Some(from.clone()),
                 ops: batch.clone(),
             };
+            engine.count_sent(batch.iter().map(Vec::len).sum());
             tasks.spawn(async move {
                 if let Err(e) = client.push(request).await {
                     tracing::debug!(peer = %addr, error = %e, "eager push failed; anti-entropy will deliver");

@@ -112,6 +112,7 @@ impl Peers for PeerService {
                 Plan::Ops { ops, more } => (ops, more, false),
                 Plan::Snapshot => (Vec::new(), false, true),
             };
+            self.engine.count_sent(ops.iter().map(Vec::len).sum());
             Ok(Response::new(pb::ExchangeResponse {
                 from: Some(wire::node_to_pb(&me)),
                 clock: wire::clock_to_pb(&mine),
@@ -173,6 +174,8 @@ impl Peers for PeerService {
             .await
             .map_err(internal)?
             .map_err(internal)?;
+        let bytes = page.deny.iter().chain(&page.cutoffs).map(Vec::len).sum();
+        self.engine.count_sent(bytes);
         Ok(Response::new(page))
     }
 }
