@@ -1,1 +1,33 @@
-//! placeholder
+//! # rescind-sim
+//!
+//! Deterministic network simulations of Rescind: the real node code
+//! (`rescind_node::Node`, its gRPC services, gossip and writer) runs on
+//! turmoil's simulated network and clock, under the partitions, latency, loss,
+//! crashes, wiped disks and clock skew a scenario file describes. Same seed,
+//! same report, byte for byte.
+//!
+//! ## Layout
+//! - [`scenario`]: the scenario file schema ([`Scenario`]).
+//! - [`net`]: turmoil listener and connector for the node's gRPC.
+//! - [`run`]: one seeded run ([`run::run`]).
+//! - [`events`]: applying the timeline's faults.
+//! - [`workload`]: edge clients revoking and checking.
+//! - [`observe`]: sampling every node's state for the report.
+//! - [`report`]: the [`Report`] and its statistics.
+//! - [`svg`]: the picture.
+//! - [`verdict`]: what makes a run healthy.
+
+pub mod events;
+pub mod net;
+pub mod observe;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod svg;
+pub mod verdict;
+pub mod workload;
+
+pub use report::Report;
+pub use run::run;
+pub use scenario::Scenario;
+pub use verdict::verdict;

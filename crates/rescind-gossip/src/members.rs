@@ -258,32 +258,47 @@ impl Cluster {
         candidates.choose(rng).map(|s| (*s).to_owned())
     }
 
-    /// Peers to push a new op to at once: one per other region first, then one
-    /// in our own region, then random others, at most `fanout`.
-    pub fn push_targets<R: Rng + ?Sized>(&self, rng: &mut R, fanout: usize) -> Vec<String> {
+    /// Peers to push a new op to at once: every live peer of our own region
+    /// (cheap, and ops from our region are not relayed), plus one node per
+    /// other region, which relays to its neighbours. The node chosen in a
+    /// region is sticky (a hash of our name, among the nodes heard from in the
+    /// last `fresh_ms`), so its connection stays warm; at most `fanout` in all.
+    pub fn push_targets(&self, now: u64, fresh_ms: u64, fanout: usize) -> Vec<String> {
         let mut by_region: BTreeMap<&str, Vec<&Member>> = BTreeMap::new();
         for m in self.live() {
             by_region.entry(m.info.region.as_str()).or_default().push(m);
         }
-        let mut picked: Vec<&Member> = Vec::new();
         let own = self.me.region.as_str();
-        let others = by_region.iter().filter(|(r, _)| **r != own);
-        let ours = by_region.iter().filter(|(r, _)| **r == own);
-        for (_, members) in others.chain(ours) {
-            if let Some(m) = members.choose(rng) {
-                picked.push(m);
-            }
-        }
-        let mut rest: Vec<&Member> = self
-            .live()
-            .filter(|m| !picked.iter().any(|p| p.info.name == m.info.name))
+        let mut picked: Vec<String> = by_region
+            .get(own)
+            .into_iter()
+            .flatten()
+            .map(|m| m.info.addr.clone())
             .collect();
-        while picked.len() < fanout && !rest.is_empty() {
-            let i = rng.random_range(0..rest.len());
-            picked.push(rest.swap_remove(i));
+        for (region, members) in by_region.iter().filter(|(r, _)| **r != own) {
+            let recent: Vec<&&Member> = members
+                .iter()
+                .filter(|m| m.last_contact.is_some_and(|t| now.saturating_sub(t) <= fresh_ms))
+                .collect();
+            let pool: Vec<&&Member> = if recent.is_empty() {
+                members.iter().collect()
+            } else {
+                recent
+            };
+            let h = stable_hash(&self.me.name) ^ stable_hash(region);
+            picked.push(pool[(h % pool.len() as u64) as usize].info.addr.clone());
         }
         picked.truncate(fanout);
-        picked.into_iter().map(|m| m.info.addr.clone()).collect()
+        picked
+    }
+
+    /// Live members of this node's own region (relay targets for ops pushed
+    /// in from another region).
+    pub fn region_peers(&self) -> Vec<String> {
+        self.live()
+            .filter(|m| m.info.region == self.me.region)
+            .map(|m| m.info.addr.clone())
+            .collect()
     }
 
     /// Every member as `rescind peers` shows it.
@@ -298,6 +313,13 @@ impl Cluster {
             })
             .collect()
     }
+}
+
+/// FNV-1a: a hash that is the same on every node and every run.
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Staleness at `now` for a floor.
@@ -391,15 +413,25 @@ mod tests {
         ] {
             c.contact(None, &info(n, r, 1), 0);
         }
+        let t = c.push_targets(0, 5_000, 8);
+        assert_eq!(t.len(), 3, "own region's peer and one per other region: {t:?}");
+        assert!(t.iter().any(|a| a.starts_with('b')), "{t:?}");
+        assert!(t.iter().any(|a| a.starts_with('c')), "{t:?}");
+        assert!(t.iter().any(|a| a.starts_with("a2")), "{t:?}");
+        assert_eq!(
+            c.push_targets(0, 5_000, 8),
+            t,
+            "sticky: the same targets every time"
+        );
+        assert_eq!(c.push_targets(0, 5_000, 2).len(), 2);
+        // A region's chosen node that stopped answering is passed over for one heard from lately.
+        let mut d = c.clone();
+        let chosen_b = t.iter().find(|a| a.starts_with('b')).unwrap().clone();
+        let other_b = if chosen_b.starts_with("b1") { "b2" } else { "b1" };
+        d.contact(None, &info(other_b, "us", 1), 10_000);
+        let t2 = d.push_targets(10_000, 5_000, 8);
+        assert!(t2.contains(&format!("{other_b}:1")), "{t2:?}");
         let mut rng = StdRng::seed_from_u64(7);
-        for _ in 0..20 {
-            let t = c.push_targets(&mut rng, 3);
-            assert_eq!(t.len(), 3);
-            assert!(t.iter().any(|a| a.starts_with('b')), "{t:?}");
-            assert!(t.iter().any(|a| a.starts_with('c')), "{t:?}");
-            assert!(t.iter().any(|a| a.starts_with("a2")), "{t:?}");
-        }
-        assert_eq!(c.push_targets(&mut rng, 10).len(), 5);
         assert!(c.anti_entropy_target(&mut rng).is_some());
     }
 }

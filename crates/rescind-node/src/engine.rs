@@ -193,6 +193,8 @@ pub(crate) struct Shared {
     pub(crate) gossip: GossipCounters,
     started: Instant,
     store: Arc<dyn Store>,
+    /// Where the writer runs; store reads follow the same choice.
+    mode: WriterMode,
 }
 
 /// `freshness_floor` when no live peer exists.
@@ -271,6 +273,7 @@ impl Engine {
             cluster: Mutex::new(cluster),
             started: Instant::now(),
             store: store.clone(),
+            mode: options.writer,
         });
         let (tx, rx) = mpsc::channel(options.write_queue);
         let (local_tx, local_rx) = mpsc::channel(options.write_queue);
@@ -300,6 +303,22 @@ impl Engine {
     /// The store (for gossip reads: op log, snapshot pages).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// Run a store read: on the blocking pool when the store may block (sled),
+    /// inline when it cannot (the in-memory store), which also keeps
+    /// simulations deterministic — the blocking pool runs on real threads.
+    pub async fn store_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let store = self.shared.store.clone();
+        match self.shared.mode {
+            WriterMode::Task => Ok(f(&*store)),
+            WriterMode::Thread => tokio::task::spawn_blocking(move || f(&*store))
+                .await
+                .map_err(|e| EngineError::Unavailable(format!("store read failed: {e}"))),
+        }
     }
 
     /// The version vector as of the last flush.
@@ -359,10 +378,16 @@ impl Engine {
     /// heard of every live peer since it started. Never less than the truth:
     /// see `rescind_gossip::members`.
     pub fn staleness_ms(&self) -> u64 {
+        self.staleness_at(self.mono_ms())
+    }
+
+    /// [`Engine::staleness_ms`] at a given point of this engine's monotonic
+    /// clock (for an observer outside the node's runtime, like the simulator).
+    pub fn staleness_at(&self, mono_ms: u64) -> u64 {
         match self.shared.freshness_floor.load(Ordering::Acquire) {
             FLOOR_NO_PEERS => 0,
             FLOOR_UNKNOWN => rescind_gossip::UNKNOWN,
-            floor => self.mono_ms().saturating_sub(floor),
+            floor => mono_ms.saturating_sub(floor),
         }
     }
 

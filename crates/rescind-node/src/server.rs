@@ -232,14 +232,15 @@ impl Node {
             max_bytes: 1024 * 1024,
             snapshot_after_ops: config.snapshot_after_ops,
         };
-        let gossip = match config
+        let peer_channels = config
             .cluster_key
             .as_deref()
             .and_then(|k| PeerChannels::new(channels, k))
-        {
-            Some(peer_channels) => Some(Gossip::spawn(
+            .map(Arc::new);
+        let gossip = peer_channels.clone().map(|channels| {
+            Gossip::spawn(
                 engine.clone(),
-                Arc::new(peer_channels),
+                channels,
                 local_ops,
                 GossipSettings {
                     interval: config.gossip_interval,
@@ -247,10 +248,14 @@ impl Node {
                     limits,
                     seed: gossip_seed,
                 },
-            )),
-            None => None,
-        };
-        let peers = PeerService::new(engine.clone(), config.cluster_key.as_deref(), limits);
+            )
+        });
+        let peers = PeerService::new(
+            engine.clone(),
+            config.cluster_key.as_deref(),
+            limits,
+            peer_channels,
+        );
         let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait);
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
 

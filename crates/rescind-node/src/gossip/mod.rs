@@ -57,19 +57,20 @@ impl Gossip {
         local_ops: mpsc::Receiver<Op>,
         settings: GossipSettings,
     ) -> Gossip {
-        let mut rng = match settings.seed {
+        let rng = match settings.seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
-        let push_rng = StdRng::seed_from_u64(rng.random());
         let mut tasks = JoinSet::new();
+        // A push target counts as live if heard from within ~10 rounds.
+        let fresh_ms = settings.interval.as_millis() as u64 * 10;
         tasks.spawn(rounds::push_loop(
             engine.clone(),
             channels.clone(),
             local_ops,
             settings.push_fanout,
             settings.limits.max_ops,
-            push_rng,
+            fresh_ms,
         ));
         tasks.spawn(anti_entropy_loop(engine, channels, settings, rng));
         Gossip { tasks }
@@ -92,7 +93,9 @@ async fn anti_entropy_loop(
     mut rng: StdRng,
 ) {
     let base = settings.interval.as_millis().max(1) as u64;
+    let fresh_ms = base * 10;
     let mut rounds = JoinSet::new();
+    let mut turn = 0usize;
     loop {
         let jitter = rng.random_range(base * 3 / 4..=base * 5 / 4);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
@@ -100,7 +103,19 @@ async fn anti_entropy_loop(
         if rounds.len() >= MAX_ROUNDS_IN_FLIGHT {
             continue;
         }
-        let Some(addr) = engine.with_cluster(|c| c.anti_entropy_target(&mut rng)) else {
+        // Every other round goes to one of the eager-push targets in turn, so
+        // their connections are warm before a revocation needs them.
+        turn += 1;
+        let now = engine.mono_ms();
+        let target = engine.with_cluster(|c| {
+            let sticky = c.push_targets(now, fresh_ms, settings.push_fanout);
+            if turn.is_multiple_of(2) && !sticky.is_empty() {
+                Some(sticky[(turn / 2) % sticky.len()].clone())
+            } else {
+                c.anti_entropy_target(&mut rng)
+            }
+        });
+        let Some(addr) = target else {
             continue;
         };
         let (engine, channels, limits) = (engine.clone(), channels.clone(), settings.limits);

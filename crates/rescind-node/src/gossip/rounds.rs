@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use rand::Rng;
 use rescind_gossip::wire::{decode_cutoffs, decode_deny, decode_ops, encode_op};
 use rescind_gossip::{Limits, Plan, plan_ops};
 use rescind_proto::v1 as pb;
@@ -99,10 +98,10 @@ pub async fn anti_entropy(
         })
     });
     // The push half: what the peer lacks (it pulls a snapshot itself if needed).
-    let (store, mine, limits) = (engine.store().clone(), engine.durable_clock(), *limits);
-    let plan = tokio::task::spawn_blocking(move || plan_ops(&*store, &mine, &theirs, &limits))
-        .await
-        .map_err(|e| RoundError::Store(e.to_string()))?
+    let (mine, limits) = (engine.durable_clock(), *limits);
+    let plan = engine
+        .store_read(move |store| plan_ops(store, &mine, &theirs, &limits))
+        .await?
         .map_err(|e| RoundError::Store(e.to_string()))?;
     if let Plan::Ops { ops, .. } = plan {
         stats.pushed = ops.len();
@@ -166,7 +165,7 @@ pub async fn push_loop(
     mut local_ops: mpsc::Receiver<rescind_core::Op>,
     fanout: usize,
     max_ops: usize,
-    mut rng: impl Rng,
+    fresh_ms: u64,
 ) {
     let inflight = Arc::new(Semaphore::new(64));
     let mut tasks = JoinSet::new();
@@ -178,7 +177,8 @@ pub async fn push_loop(
                 Err(_) => break,
             }
         }
-        let targets = engine.with_cluster(|c| c.push_targets(&mut rng, fanout));
+        let now = engine.mono_ms();
+        let targets = engine.with_cluster(|c| c.push_targets(now, fresh_ms, fanout));
         let from = me_pb(&engine);
         for addr in targets {
             let Ok(permit) = inflight.clone().try_acquire_owned() else {

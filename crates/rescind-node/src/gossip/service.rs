@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::client::CLUSTER_KEY_HEADER;
+use std::sync::Arc;
+
+use super::client::{CLUSTER_KEY_HEADER, PeerChannels};
 use super::wire;
 use crate::auth::SharedSecret;
 use crate::engine::{Engine, EngineError};
@@ -24,6 +26,8 @@ pub struct PeerService {
     engine: Engine,
     key: Option<SharedSecret>,
     limits: Limits,
+    /// Where to relay ops pushed in from another region (None: no gossip).
+    relay: Option<Arc<PeerChannels>>,
 }
 
 /// Where a snapshot continues.
@@ -47,12 +51,48 @@ fn engine_status(e: EngineError) -> Status {
 
 impl PeerService {
     /// A peer service over `engine`; `cluster_key` None refuses everything.
-    pub fn new(engine: Engine, cluster_key: Option<&str>, limits: Limits) -> Self {
+    pub fn new(
+        engine: Engine,
+        cluster_key: Option<&str>,
+        limits: Limits,
+        relay: Option<Arc<PeerChannels>>,
+    ) -> Self {
         Self {
             engine,
             key: cluster_key.map(SharedSecret::new),
             limits,
+            relay,
         }
+    }
+
+    /// Forward ops pushed in from another region to this region's other
+    /// nodes: the origin pushes to one node per region, and the region's
+    /// nearby nodes get them a local round trip later instead of waiting for
+    /// anti-entropy. Relayed pushes come from our own region, so they are
+    /// never relayed again.
+    async fn relay(&self, from: &rescind_gossip::NodeInfo, ops: &[Vec<u8>]) {
+        let Some(channels) = &self.relay else { return };
+        let (me, targets) = self.engine.with_cluster(|c| (c.me().clone(), c.region_peers()));
+        if from.region == me.region {
+            return;
+        }
+        let calls = targets
+            .into_iter()
+            .filter(|a| *a != from.addr)
+            .filter_map(|addr| {
+                let mut client = channels.client(&addr)?;
+                let request = pb::PushRequest {
+                    from: Some(wire::node_to_pb(&me)),
+                    ops: ops.to_vec(),
+                };
+                self.engine.count_sent(ops.iter().map(Vec::len).sum());
+                Some(async move {
+                    if let Err(e) = client.push(request).await {
+                        tracing::debug!(peer = %addr, error = %e, "relay failed; anti-entropy will deliver");
+                    }
+                })
+            });
+        futures_util::future::join_all(calls).await;
     }
 
     #[allow(clippy::result_large_err)]
@@ -101,9 +141,10 @@ impl Peers for PeerService {
                 (c.ages(now), c.records(), c.me().clone())
             });
             let mine = self.engine.durable_clock();
-            let (store, limits, theirs2, mine2) =
-                (self.engine.store().clone(), self.limits, theirs, mine.clone());
-            let plan = tokio::task::spawn_blocking(move || plan_ops(&*store, &mine2, &theirs2, &limits))
+            let (limits, mine2) = (self.limits, mine.clone());
+            let plan = self
+                .engine
+                .store_read(move |store| plan_ops(store, &mine2, &theirs, &limits))
                 .await
                 .map_err(internal)?
                 .map_err(internal)?;
@@ -145,6 +186,9 @@ impl Peers for PeerService {
             } else {
                 self.engine.apply_remote(ops).await.map_err(engine_status)?
             };
+            if applied > 0 {
+                self.relay(&from, &r.ops).await;
+            }
             Ok(Response::new(pb::PushResponse {
                 applied: applied as u64,
             }))
@@ -168,8 +212,9 @@ impl Peers for PeerService {
                 .map_err(|_| Status::invalid_argument("cursor: not from this node"))?
         };
         let first = matches!(cursor, Cursor::Deny(None));
-        let store = self.engine.store().clone();
-        let page = tokio::task::spawn_blocking(move || snapshot_page(&*store, cursor, first))
+        let page = self
+            .engine
+            .store_read(move |store| snapshot_page(store, cursor, first))
             .instrument(span)
             .await
             .map_err(internal)?

@@ -1,0 +1,347 @@
+//! One seeded run of a scenario: build the turmoil world, start the real
+//! nodes and the edge clients, step simulated time while injecting the
+//! timeline's faults, observe, and assemble the [`Report`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rescind_node::clock::WallClock;
+use rescind_node::engine::WriterMode;
+use rescind_node::{Config, Engine, Node, Parts};
+use rescind_store::{Identity, MemStore};
+
+use crate::net::{self, PORT};
+use crate::observe::{Observer, same_state};
+use crate::report::{Percentiles, Phase, Report, Trace};
+use crate::scenario::Scenario;
+use crate::workload::{self, Log};
+
+/// The admin token every simulated node accepts.
+pub const ADMIN: &str = "simulation-admin-token-000";
+const CLUSTER_KEY: &str = "simulation-cluster-key-000";
+/// Unix ms at simulated time zero (2026-11-24T00:00:00Z).
+const EPOCH_MS: u64 = 1_795_478_400_000;
+/// How often the observer samples, in simulated ms.
+const SAMPLE_MS: u64 = 10;
+
+/// Why a run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// turmoil reported a host failure.
+    #[error("simulation failed: {0}")]
+    Turmoil(String),
+}
+
+/// A node's wall clock: simulated time plus its skew.
+struct SimClock {
+    skew_ms: Arc<AtomicI64>,
+}
+
+impl WallClock for SimClock {
+    fn now_ms(&self) -> u64 {
+        let elapsed = turmoil::sim_elapsed().unwrap_or_default().as_millis() as i64;
+        (EPOCH_MS as i64 + elapsed + self.skew_ms.load(Ordering::Relaxed)).max(0) as u64
+    }
+}
+
+/// A running node as the observer sees it.
+#[derive(Clone)]
+pub struct Running {
+    /// Its engine.
+    pub engine: Engine,
+    /// Which start of its software (1, 2, ...).
+    pub start: u64,
+    /// Simulated ms when it started.
+    pub started_ms: u64,
+}
+
+/// What the hosts and the driving loop share.
+#[derive(Default)]
+pub(crate) struct World {
+    /// Running nodes: engine, which start of the software it is, and the
+    /// simulated ms at which it started (its monotonic clock's zero).
+    engines: Mutex<BTreeMap<String, Running>>,
+    /// Each node's disk: survives crashes, replaced by a wipe.
+    disks: Mutex<BTreeMap<String, MemStore>>,
+    /// Starts of each node's software.
+    starts: Mutex<BTreeMap<String, u64>>,
+    skews: BTreeMap<String, Arc<AtomicI64>>,
+    /// What the edge clients did.
+    pub(crate) log: Mutex<Log>,
+}
+
+fn node_config(s: &Scenario, name: &str, region: &str) -> Config {
+    let seeds = if s.replication {
+        s.regions
+            .iter()
+            .map(|r| format!("{}-1", r.name))
+            .filter(|n| n != name)
+            .map(|n| rescind_node::config::PeerSeed {
+                addr: format!("{n}:{PORT}"),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Config {
+        node_name: Some(name.to_owned()),
+        region: region.to_owned(),
+        listen: ([0, 0, 0, 0], PORT).into(),
+        admin_token: Some(ADMIN.into()),
+        cluster_key: s.replication.then(|| CLUSTER_KEY.into()),
+        peers: seeds,
+        advertise_addr: Some(format!("{name}:{PORT}")),
+        gossip_interval: s.gossip_interval,
+        ..Config::default()
+    }
+}
+
+fn fresh_disk(name: &str, rng: &mut StdRng) -> MemStore {
+    MemStore::with_identity(Identity {
+        node_name: name.to_owned(),
+        incarnation: rng.random::<u64>().max(1),
+    })
+}
+
+/// Run `scenario` with `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
+    let total = scenario.workload.start + scenario.duration + scenario.settle;
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(total + Duration::from_secs(5))
+        .tick_duration(Duration::from_millis(1))
+        .rng_seed(seed)
+        .repair_rate(0.01)
+        .build();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let nodes = scenario.nodes();
+    let world = Arc::new(World {
+        skews: nodes
+            .iter()
+            .map(|(n, _)| (n.clone(), Arc::new(AtomicI64::new(0))))
+            .collect(),
+        ..World::default()
+    });
+    for (name, _) in &nodes {
+        world
+            .disks
+            .lock()
+            .insert(name.clone(), fresh_disk(name, &mut rng));
+    }
+    for (name, region) in &nodes {
+        let (world, config, name) = (world.clone(), node_config(scenario, name, region), name.clone());
+        let host = name.clone();
+        sim.host(host.as_str(), move || {
+            let (world, config, name) = (world.clone(), config.clone(), name.clone());
+            async move {
+                let start = {
+                    let mut starts = world.starts.lock();
+                    let n = starts.entry(name.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                let store = world.disks.lock()[&name].clone();
+                let parts = Parts {
+                    store: Arc::new(store),
+                    clock: Arc::new(SimClock {
+                        skew_ms: world.skews[&name].clone(),
+                    }),
+                    channels: net::channels(Duration::from_secs(2)),
+                    writer: WriterMode::Task,
+                    gossip_seed: Some(seed ^ (start << 32) ^ fxhash(&name)),
+                };
+                let started_ms = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
+                let node = Node::assemble(config, parts)?;
+                let running = Running {
+                    engine: node.engine().clone(),
+                    start,
+                    started_ms,
+                };
+                world.engines.lock().insert(name.clone(), running);
+                let incoming = net::incoming().await?;
+                node.serve_incoming(incoming, &format!("{name}:{PORT}"), std::future::pending())
+                    .await?;
+                Ok(())
+            }
+        });
+    }
+    workload::spawn_edges(&mut sim, scenario, seed, world.clone());
+    configure_network(&mut sim, scenario);
+
+    let mut events: Vec<(usize, &crate::scenario::Event)> = scenario.events.iter().enumerate().collect();
+    events.sort_by_key(|(i, e)| (e.at, *i));
+    let mut next_event = 0;
+    let mut observer = Observer::default();
+    let mut phases = vec![Phase {
+        label: "steady".into(),
+        from_ms: 0,
+        to_ms: total.as_millis() as u64,
+    }];
+    let mut waiting_since: Vec<u64> = Vec::new();
+    let mut convergence: Vec<Option<u64>> = Vec::new();
+    let mut partitioned: Vec<(String, String)> = Vec::new();
+    loop {
+        let now = sim.elapsed();
+        let now_ms = now.as_millis() as u64;
+        while next_event < events.len() && events[next_event].1.at <= now {
+            let (_, e) = events[next_event];
+            let label = crate::events::apply(
+                &mut sim,
+                scenario,
+                e,
+                &world,
+                &mut partitioned,
+                &mut observer,
+                &mut rng,
+            );
+            if e.heal || e.restart.is_some() || e.wipe.is_some() {
+                waiting_since.push(now_ms);
+                convergence.push(None);
+            }
+            if let Some(last) = phases.last_mut() {
+                last.to_ms = now_ms;
+            }
+            phases.push(Phase {
+                label,
+                from_ms: now_ms,
+                to_ms: total.as_millis() as u64,
+            });
+            next_event += 1;
+        }
+        if now_ms.is_multiple_of(SAMPLE_MS) {
+            let running = world.engines.lock().clone();
+            let log = world.log.lock().acked.clone();
+            observer.sample(now_ms, &nodes, &running, &log);
+            if convergence.iter().any(Option::is_none) && same_state(&running) && observer.lost(&running) == 0
+            {
+                for (i, since) in waiting_since.iter().enumerate() {
+                    if convergence[i].is_none() {
+                        convergence[i] = Some(now_ms - since);
+                    }
+                }
+            }
+        }
+        if now >= total {
+            break;
+        }
+        sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
+    }
+
+    let running = world.engines.lock().clone();
+    let log = world.log.lock();
+    let lost = observer.lost(&running);
+    let [messages, bytes, duplicates] = observer.totals();
+    let traces: Vec<Trace> = log
+        .acked
+        .iter()
+        .zip(&observer.enforced_ms)
+        .map(|(a, e)| Trace {
+            id: a.id.clone(),
+            acked_ms: a.at_ms,
+            enforced_ms: *e,
+        })
+        .collect();
+    let enforce = traces
+        .iter()
+        .filter_map(|t| t.enforced_ms.map(|e| e.saturating_sub(t.acked_ms)))
+        .collect();
+    let phase_of = |t: u64| {
+        phases
+            .iter()
+            .rev()
+            .find(|p| p.from_ms <= t)
+            .map_or("steady".to_string(), |p| p.label.clone())
+    };
+    let mut by_region = BTreeMap::new();
+    let mut by_phase = BTreeMap::new();
+    for (t, region) in &log.stale {
+        *by_region.entry(region.clone()).or_insert(0) += 1;
+        *by_phase.entry(phase_of(*t)).or_insert(0) += 1;
+    }
+    Ok(Report {
+        scenario: scenario.name.clone(),
+        seed,
+        converged: lost == 0 && same_state(&running) && !running.is_empty(),
+        lost_revocations: lost,
+        stale_accepts: log.stale.len() as u64,
+        stale_accepts_by_region: by_region,
+        stale_accepts_by_phase: by_phase,
+        time_to_enforce_ms: Percentiles::of(enforce),
+        convergence_after_heal_ms: convergence,
+        messages,
+        bytes,
+        duplicate_deliveries: duplicates,
+        max_reported_staleness_ms: observer.max_reported,
+        max_true_lag_ms: observer.max_true_lag,
+        staleness_violations: observer.violations,
+        revocations: log.acked.len() as u64,
+        checks: log.checks,
+        request_errors: log.errors,
+        phases,
+        traces,
+        region_convergence: observer.region_series.clone(),
+    })
+}
+
+/// Latency, jitter and loss between every pair of hosts.
+fn configure_network(sim: &mut turmoil::Sim<'_>, s: &Scenario) {
+    let mut hosts: Vec<(String, String)> = s.nodes();
+    hosts.extend(
+        s.regions
+            .iter()
+            .map(|r| (format!("edge-{}", r.name), r.name.clone())),
+    );
+    for (i, (a, ra)) in hosts.iter().enumerate() {
+        for (b, rb) in &hosts[i + 1..] {
+            let link = s.network.links.iter().find(|l| {
+                (l.between[0] == *ra && l.between[1] == *rb) || (l.between[0] == *rb && l.between[1] == *ra)
+            });
+            let (latency, jitter, loss) = match (ra == rb, link) {
+                (true, _) => (s.network.intra_region, s.network.jitter, 0.0),
+                (false, Some(l)) => (l.latency, l.jitter, l.loss),
+                (false, None) => (Duration::from_millis(50), s.network.jitter, 0.0),
+            };
+            sim.set_link_latency(a.as_str(), b.as_str(), latency);
+            sim.set_link_max_message_latency(a.as_str(), b.as_str(), latency + jitter);
+            if loss > 0.0 {
+                // Outages of ~100 ms (repair rate 1% per 1 ms tick) covering `loss` of the time.
+                sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.01 * loss / (1.0 - loss));
+            }
+        }
+    }
+}
+
+/// A stable hash of a name (FNV-1a), for deterministic per-node seeds.
+pub(crate) fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl World {
+    /// Stop a node's software and drop its memory.
+    pub(crate) fn crashed(&self, node: &str) {
+        self.engines.lock().remove(node);
+    }
+
+    /// Replace a node's disk with an empty one (new incarnation).
+    pub(crate) fn wipe(&self, node: &str, rng: &mut StdRng) {
+        self.disks.lock().insert(node.to_owned(), fresh_disk(node, rng));
+    }
+
+    /// Set a node's clock skew.
+    pub(crate) fn skew(&self, node: &str, ms: i64) {
+        if let Some(s) = self.skews.get(node) {
+            s.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Acknowledged revocations so far.
+    pub(crate) fn acked_count(&self) -> usize {
+        self.log.lock().acked.len()
+    }
+}

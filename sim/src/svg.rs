@@ -1,0 +1,148 @@
+//! The picture: per region, the fraction of acknowledged revocations its
+//! running nodes hold, over simulated time, with partition and crash windows
+//! shaded. Something an SRE can paste into a postmortem.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::Report;
+
+const W: f64 = 960.0;
+const H: f64 = 420.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 170.0;
+const TOP: f64 = 60.0;
+const BOTTOM: f64 = 50.0;
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+];
+
+/// Windows to shade: (from ms, to ms, label, colour).
+fn windows(r: &Report) -> Vec<(u64, u64, String, &'static str)> {
+    let end = r.phases.last().map_or(0, |p| p.to_ms);
+    let mut out = Vec::new();
+    for (i, p) in r.phases.iter().enumerate() {
+        let later = &r.phases[i + 1..];
+        if p.label.starts_with("partition") {
+            let to = later
+                .iter()
+                .find(|q| q.label == "healed")
+                .map_or(end, |q| q.from_ms);
+            out.push((p.from_ms, to, p.label.clone(), "#f4cccc"));
+        } else if let Some(node) = p.label.strip_prefix("crash ") {
+            let to = later
+                .iter()
+                .find(|q| q.label == format!("restart {node}"))
+                .map_or(end, |q| q.from_ms);
+            out.push((p.from_ms, to, p.label.clone(), "#dddddd"));
+        } else if p.label.starts_with("wipe ") {
+            out.push((p.from_ms, p.from_ms + 200, p.label.clone(), "#bbbbbb"));
+        }
+    }
+    out
+}
+
+/// Render `r` as a standalone SVG document.
+pub fn render(r: &Report) -> String {
+    let end = r.phases.last().map_or(1, |p| p.to_ms).max(1) as f64;
+    let x = |ms: u64| LEFT + (ms as f64 / end) * (W - LEFT - RIGHT);
+    let y = |f: f64| TOP + (1.0 - f) * (H - TOP - BOTTOM);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{} (seed {}): revocations held by each region over time</text>"#,
+        r.scenario, r.seed
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{LEFT}" y="42">time to enforce p50 {} ms, p99 {} ms, max {} ms · stale accepts {} · lost {} · converged {}</text>"#,
+        r.time_to_enforce_ms.p50,
+        r.time_to_enforce_ms.p99,
+        r.time_to_enforce_ms.max,
+        r.stale_accepts,
+        r.lost_revocations,
+        r.converged
+    );
+    for (from, to, label, colour) in windows(r) {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{label}</title></rect>"#,
+            x(from),
+            (x(to) - x(from)).max(1.0),
+            H - TOP - BOTTOM
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">{label}</text>"##,
+            x(from) + 2.0,
+            TOP + 12.0
+        );
+    }
+    // Axes and grid.
+    for i in 0..=4 {
+        let f = f64::from(i) / 4.0;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#ccc"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}%</text>"##,
+            W - RIGHT,
+            y(f),
+            y(f),
+            LEFT - 6.0,
+            y(f) + 4.0,
+            i * 25
+        );
+    }
+    let step = ((end / 1000.0 / 8.0).ceil() as u64).max(1) * 1000;
+    let mut t = 0;
+    while (t as f64) <= end {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}s</text>"#,
+            x(t),
+            H - BOTTOM + 18.0,
+            t / 1000
+        );
+        t += step;
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">simulated time</text>"#,
+        LEFT + (W - LEFT - RIGHT) / 2.0,
+        H - 10.0
+    );
+    // One line per region.
+    let mut series: BTreeMap<&str, Vec<(u64, f64)>> = BTreeMap::new();
+    for (t, regions) in &r.region_convergence {
+        for (region, f) in regions {
+            series.entry(region.as_str()).or_default().push((*t, *f));
+        }
+    }
+    for (i, (region, points)) in series.iter().enumerate() {
+        let colour = COLORS[i % COLORS.len()];
+        let path: Vec<String> = points
+            .iter()
+            .map(|(t, f)| format!("{:.1},{:.1}", x(*t), y(*f)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
+            path.join(" ")
+        );
+        let ly = TOP + 10.0 + i as f64 * 18.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{:.1}" x2="{:.1}" y1="{ly:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{region}</text>"#,
+            W - RIGHT + 12.0,
+            W - RIGHT + 32.0,
+            W - RIGHT + 38.0,
+            ly + 4.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
