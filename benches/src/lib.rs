@@ -6,7 +6,11 @@
 //! ## Layout
 //! - [`uuid_like`]: deterministic UUID-sized token ids.
 //! - [`state_with`]: a [`State`] holding N revoked ids.
+//! - [`load`]: closed-loop load against a node (the `rescind-bench` binary).
 //! - `benches/check.rs`: the in-memory check, hit and miss, at 1M entries.
+//! - `compare-redis.sh`: Rescind against a Redis deny list, side by side.
+
+pub mod load;
 
 use rescind_core::{DenyEntry, OriginId, State};
 

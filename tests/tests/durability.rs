@@ -70,12 +70,16 @@ async fn a_thousand_acks_survive_kill_9() {
             })
         })
         .collect::<Vec<_>>();
-    let results = client
+    let batch = client
         .check_batch(pb::CheckBatchRequest { checks })
         .await
         .unwrap()
-        .into_inner()
-        .results;
+        .into_inner();
+    assert_eq!(
+        batch.node_id, after.node_id,
+        "the batch names the node that answered, once"
+    );
+    let results = batch.results;
     assert_eq!(results.len(), CLIENTS * PER_CLIENT);
     assert!(
         results.iter().all(|r| r.revoked),

@@ -46,6 +46,8 @@ pub struct Config {
     pub max_concurrent_requests_per_connection: usize,
     /// Most revokes queued for the writer; callers beyond it wait (back-pressure).
     pub write_queue: usize,
+    /// sled's page cache, MiB (sled's own default, 1 GiB, would dominate memory).
+    pub store_cache_mb: u64,
     /// Seed peers (`[[peers]] addr = "host:port"`); more are learned from them.
     pub peers: Vec<PeerSeed>,
     /// Shared secret every peer call must carry (16..=256 visible ASCII).
@@ -93,6 +95,7 @@ impl Default for Config {
             max_connections: 1024,
             max_concurrent_requests_per_connection: 256,
             write_queue: 8192,
+            store_cache_mb: 64,
             peers: Vec::new(),
             cluster_key: None,
             advertise_addr: None,

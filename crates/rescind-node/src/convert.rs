@@ -16,28 +16,18 @@ pub struct ValidCheck<'a> {
     pub consistency: Option<ConsistencyToken>,
 }
 
-fn prefixed(prefix: &str, e: FieldError) -> FieldError {
-    if prefix.is_empty() {
-        e
-    } else {
-        FieldError::new(format!("{prefix}{}", e.field), e.problem)
-    }
-}
-
-fn opt_id<'a>(prefix: &str, field: &str, v: &'a Option<String>) -> Result<Option<&'a str>, FieldError> {
+fn opt_id<'a>(field: &str, v: &'a Option<String>) -> Result<Option<&'a str>, FieldError> {
     match v {
-        Some(s) => limits::id(field, s)
-            .map(|()| Some(s.as_str()))
-            .map_err(|e| prefixed(prefix, e)),
+        Some(s) => limits::id(field, s).map(|()| Some(s.as_str())),
         None => Ok(None),
     }
 }
 
-/// Validate one `CheckRequest`; `prefix` names its place in a batch (`checks[3].`).
-pub fn check<'a>(req: &'a pb::CheckRequest, prefix: &str) -> Result<ValidCheck<'a>, FieldError> {
+/// Validate one `CheckRequest`.
+pub fn check(req: &pb::CheckRequest) -> Result<ValidCheck<'_>, FieldError> {
     let mut query = CheckQuery {
-        token_id: opt_id(prefix, "token_id", &req.token_id)?,
-        issued_at_ms: limits::time_ms("issued_at_ms", req.issued_at_ms).map_err(|e| prefixed(prefix, e))?,
+        token_id: opt_id("token_id", &req.token_id)?,
+        issued_at_ms: limits::time_ms("issued_at_ms", req.issued_at_ms)?,
         token_version: req.token_version.unwrap_or(0),
         ..CheckQuery::default()
     };
@@ -49,16 +39,22 @@ pub fn check<'a>(req: &'a pb::CheckRequest, prefix: &str) -> Result<ValidCheck<'
         (PrincipalKind::Session, "session_id", &req.session_id),
     ];
     for (kind, field, value) in principals {
-        query.principals[kind.index()] = opt_id(prefix, field, value)?;
+        query.principals[kind.index()] = opt_id(field, value)?;
     }
     let consistency = match &req.consistency_token {
         Some(bytes) => Some(
             ConsistencyToken::decode(bytes)
-                .map_err(|e| FieldError::new(format!("{prefix}consistency_token"), e.to_string()))?,
+                .map_err(|e| FieldError::new("consistency_token", e.to_string()))?,
         ),
         None => None,
     };
     Ok(ValidCheck { query, consistency })
+}
+
+/// Name a field of the `i`-th check of a batch (`checks[3].token_id`); built
+/// only on error, so valid batches allocate nothing for names.
+pub fn in_batch(i: usize, e: FieldError) -> FieldError {
+    FieldError::new(format!("checks[{i}].{}", e.field), e.problem)
 }
 
 /// Validate a batch's size.
@@ -159,18 +155,18 @@ mod tests {
             subject: Some("a\u{0}b".into()),
             ..Default::default()
         };
-        let err = check(&req, "checks[7].").err().unwrap();
+        let err = in_batch(7, check(&req).err().unwrap());
         assert_eq!(err.field, "checks[7].subject");
         let neg = pb::CheckRequest {
             issued_at_ms: -5,
             ..Default::default()
         };
-        assert_eq!(check(&neg, "").err().unwrap().field, "issued_at_ms");
+        assert_eq!(check(&neg).err().unwrap().field, "issued_at_ms");
         let bad_token = pb::CheckRequest {
             consistency_token: Some(vec![9, 9, 9]),
             ..Default::default()
         };
-        assert_eq!(check(&bad_token, "").err().unwrap().field, "consistency_token");
+        assert_eq!(check(&bad_token).err().unwrap().field, "consistency_token");
     }
 
     #[test]
@@ -220,7 +216,7 @@ mod fuzz {
                 token_id: token_id.clone(), subject, tenant, issued_at_ms,
                 consistency_token: token, ..Default::default()
             };
-            if let Ok(v) = check(&req, "") {
+            if let Ok(v) = check(&req) {
                 for id in v.query.token_id.iter().chain(v.query.principals.iter().flatten()) {
                     prop_assert!(!id.is_empty() && id.len() <= limits::MAX_ID_BYTES);
                     prop_assert!(!id.chars().any(char::is_control));

@@ -99,13 +99,13 @@ impl Node {
             source,
         })?;
         let requested = config.node_name.clone();
+        let cache = config.store_cache_mb << 20;
         let store = tokio::task::spawn_blocking(move || {
-            SledStore::open(&dir.join("db"), requested.as_deref(), &default_node_name()).map_err(|source| {
-                NodeError::Store {
+            SledStore::open_with_cache(&dir.join("db"), requested.as_deref(), &default_node_name(), cache)
+                .map_err(|source| NodeError::Store {
                     dir: dir.display().to_string(),
                     source,
-                }
-            })
+                })
         })
         .await
         .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;

@@ -74,7 +74,7 @@ impl Revocations for RevocationService {
         let span = tracing::debug_span!("rpc.check");
         async move {
             self.auth.require_reader(request.metadata())?;
-            let valid = convert::check(request.get_ref(), "").map_err(invalid)?;
+            let valid = convert::check(request.get_ref()).map_err(invalid)?;
             if let Some(token) = &valid.consistency {
                 let bound = self.wait_bound(request.metadata());
                 tracing::debug!(?bound, header = ?request.metadata().get("grpc-timeout"), "waiting for consistency token");
@@ -102,7 +102,7 @@ impl Revocations for RevocationService {
             convert::batch_size(checks.len()).map_err(invalid)?;
             let mut valid = Vec::with_capacity(checks.len());
             for (i, c) in checks.iter().enumerate() {
-                valid.push(convert::check(c, &format!("checks[{i}].")).map_err(invalid)?);
+                valid.push(convert::check(c).map_err(|e| invalid(convert::in_batch(i, e)))?);
             }
             let bound = self.wait_bound(request.metadata());
             for v in &valid {
@@ -111,12 +111,16 @@ impl Revocations for RevocationService {
                 }
             }
             let decisions = self.engine.check_many(valid.iter().map(|v| &v.query));
-            let (node, staleness) = (self.engine.node_id(), self.engine.staleness_ms());
+            // Node id and staleness go once on the batch, not on every result.
             let results = decisions
                 .into_iter()
-                .map(|d| convert::decision(d, node, staleness))
+                .map(|d| convert::decision(d, "", 0))
                 .collect();
-            Ok(Response::new(pb::CheckBatchResponse { results }))
+            Ok(Response::new(pb::CheckBatchResponse {
+                results,
+                node_id: self.engine.node_id().to_owned(),
+                staleness_ms: self.engine.staleness_ms(),
+            }))
         }
         .instrument(span)
         .await

@@ -33,7 +33,18 @@ impl SledStore {
     /// named `requested` (or `default_name`); an existing one keeps its own
     /// identity and refuses a different requested name.
     pub fn open(dir: &Path, requested: Option<&str>, default_name: &str) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        Self::open_with_cache(dir, requested, default_name, 64 << 20)
+    }
+
+    /// [`SledStore::open`] with sled's page cache bounded to `cache_bytes`
+    /// (sled's own default is 1 GiB, which dominates a node's memory).
+    pub fn open_with_cache(
+        dir: &Path,
+        requested: Option<&str>,
+        default_name: &str,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
         let meta = db.open_tree("meta")?;
         let identity = match meta.get(IDENTITY_KEY)? {
             Some(bytes) => decode::<Identity>("node identity", &bytes)?,

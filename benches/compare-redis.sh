@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Rescind vs a Redis deny list, side by side on this machine, in one run.
+#
+#   benches/compare-redis.sh                 # 1M ids, 10 s per Rescind measurement
+#   N=200000 DURATION=5s benches/compare-redis.sh
+#
+# Installs redis-server / redis-tools from Debian if missing, starts Redis
+# (loopback, free port, no persistence) and a Rescind node (loopback, free
+# port, temporary data dir), loads the same N ids into both, then runs
+# `redis-benchmark SISMEMBER` and `rescind-bench check` at 50 and 1 clients
+# (one request in flight per client, no pipelining) and prints one table.
+# Both servers are stopped by PID at the end. The last line is
+#   throughput ratio rescind/redis at 50 clients: X.XX
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-1000000}
+DURATION=${DURATION:-10s}
+REQS=${REQS:-500000}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  echo "installing redis-server and redis-tools from Debian..." >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -q >/dev/null
+  $SUDO apt-get install -y -q redis-server redis-tools >/dev/null
+fi
+echo "building release binaries..." >&2
+cargo build --release -q -p rescind-cli -p rescind-benches
+BIN=target/release
+
+work=$(mktemp -d)
+redis_pid=""
+node_pid=""
+cleanup() {
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # wait_for DESCRIPTION COMMAND... (bounded: 30 s)
+  local what=$1; shift
+  for _ in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "$what did not come up" >&2; exit 1
+}
+
+# --- Redis -----------------------------------------------------------------
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+wait_for "redis-server" redis-cli -p "$rport" ping
+redis_mem() { redis-cli -p "$rport" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
+mem0=$(redis_mem)
+echo "loading $N ids into a Redis set..." >&2
+"$BIN/rescind-bench" ids --count "$N" \
+  | awk '{ printf "*3\r\n$4\r\nSADD\r\n$4\r\ndeny\r\n$%d\r\n%s\r\n", length($0), $0 }' \
+  | redis-cli -p "$rport" --pipe >/dev/null
+mem1=$(redis_mem)
+hit=$("$BIN/rescind-bench" ids --count 1)
+redis_run() { # clients requests -> "rps p50_ms p99_ms"
+  redis-benchmark -p "$rport" -c "$1" -n "$2" --csv SISMEMBER deny "$hit" \
+    | python3 -c 'import csv,sys; rows=list(csv.reader(sys.stdin)); h=rows[0]; r=rows[-1]; d=dict(zip(h,r)); print(d["rps"], d["p50_latency_ms"], d["p99_latency_ms"])'
+}
+echo "redis-benchmark SISMEMBER, 50 clients..." >&2
+read -r r50_rps r50_p50 r50_p99 <<<"$(redis_run 50 "$REQS")"
+echo "redis-benchmark SISMEMBER, 1 client..." >&2
+read -r r1_rps r1_p50 r1_p99 <<<"$(redis_run 1 $((REQS / 5)))"
+kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
+
+# --- Rescind ---------------------------------------------------------------
+nport=$(free_port)
+"$BIN/rescind" serve --data-dir "$work/data" --listen "127.0.0.1:$nport" --log warn >"$work/node.out" 2>"$work/node.log" &
+node_pid=$!
+wait_for "rescind node" grep -q listening "$work/node.out"
+rss() { ps -o rss= -p "$node_pid" | tr -d ' '; }
+rss0=$(rss)
+echo "preloading $N revocations into Rescind (durable revokes, 64 in flight)..." >&2
+"$BIN/rescind-bench" check --addr "127.0.0.1:$nport" --data-dir "$work/data" --preload "$N" \
+  --concurrency 1 --connections 1 --duration 100ms >/dev/null
+rss1=$(rss)
+bench() { # clients -> "rps p50_ms p99_ms"
+  "$BIN/rescind-bench" check --addr "127.0.0.1:$nport" --data-dir "$work/data" --preload "$N" \
+    --connections "$1" --concurrency "$1" --duration "$DURATION" --hit-ratio 0.01 --json \
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["per_sec"], d["p50_us"]/1000, d["p99_us"]/1000)'
+}
+echo "rescind-bench check, 50 clients..." >&2
+read -r s50_rps s50_p50 s50_p99 <<<"$(bench 50)"
+echo "rescind-bench check, 1 client..." >&2
+read -r s1_rps s1_p50 s1_p99 <<<"$(bench 1)"
+
+python3 - "$N" "$mem0" "$mem1" "$rss0" "$rss1" \
+  "$r50_rps" "$r50_p50" "$r50_p99" "$r1_rps" "$r1_p50" "$r1_p99" \
+  "$s50_rps" "$s50_p50" "$s50_p99" "$s1_rps" "$s1_p50" "$s1_p99" <<'PY'
+import sys
+a = sys.argv[1:]
+n = int(a[0]); mem0, mem1, rss0, rss1 = (float(x) for x in a[1:5])
+r50, r50p50, r50p99, r1, r1p50, r1p99, s50, s50p50, s50p99, s1, s1p50, s1p99 = (float(x) for x in a[5:17])
+redis_b = (mem1 - mem0) / n
+rescind_b = (rss1 - rss0) * 1024 / n
+print()
+print(f"{'':<34}{'Redis SISMEMBER':>18}{'Rescind Check':>18}{'rescind/redis':>15}")
+print(f"{'throughput, 50 clients (/s)':<34}{r50:>18,.0f}{s50:>18,.0f}{s50 / r50:>15.2f}")
+print(f"{'p50 / p99, 50 clients (ms)':<34}{f'{r50p50:.3f} / {r50p99:.3f}':>18}{f'{s50p50:.3f} / {s50p99:.3f}':>18}")
+print(f"{'throughput, 1 client (/s)':<34}{r1:>18,.0f}{s1:>18,.0f}{s1 / r1:>15.2f}")
+print(f"{'p50 / p99, 1 client (ms)':<34}{f'{r1p50:.3f} / {r1p99:.3f}':>18}{f'{s1p50:.3f} / {s1p99:.3f}':>18}")
+print(f"{'memory per revoked id (bytes)':<34}{redis_b:>18.0f}{rescind_b:>18.0f}{rescind_b / redis_b:>15.2f}")
+print(f"({n:,} ids; Redis: used_memory delta; Rescind: RSS delta of the node, sled cache included)")
+print(f"throughput ratio rescind/redis at 50 clients: {s50 / r50:.2f}")
+PY

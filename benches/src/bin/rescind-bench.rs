@@ -1,0 +1,201 @@
+//! `rescind-bench`: a closed-loop load generator for Rescind nodes. Every run
+//! is bounded by `--duration` or `--count`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Parser, Subcommand};
+use rescind_benches::load;
+
+/// Load generator for Rescind: check throughput and latency, durable revoke
+/// throughput, propagation time across nodes.
+#[derive(Parser, Debug)]
+#[command(name = "rescind-bench", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Admin token (for preload and revokes). Default: RESCIND_TOKEN, else
+    /// <data-dir>/admin.token.
+    #[arg(long, env = "RESCIND_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where to find admin.token.
+    #[arg(long, env = "RESCIND_DATA_DIR", default_value = "./rescind-data")]
+    data_dir: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Common {
+    fn token(&self) -> anyhow::Result<String> {
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        let path = self.data_dir.join("admin.token");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("no --token and cannot read {}", path.display()))?;
+        Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Closed-loop checks: throughput and latency percentiles.
+    Check {
+        /// Node address.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        addr: String,
+        /// TCP connections (callers are spread over them).
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Callers, each with one request in flight.
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// How long to measure.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Make sure this many ids are revoked first (skipped if the node holds that many).
+        #[arg(long, default_value_t = 1_000_000)]
+        preload: u64,
+        /// Fraction of checks asking about a revoked id.
+        #[arg(long, default_value_t = 0.01)]
+        hit_ratio: f64,
+        /// Ids per CheckBatch call (1: plain Check).
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Closed-loop durable revokes (each acknowledged only once flushed).
+    Revoke {
+        /// Node address.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        addr: String,
+        /// TCP connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Callers, each with one revoke in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// How long to measure.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Time from an ack on one node until every other node answers revoked.
+    Propagate {
+        /// Node addresses, comma-separated (revokes go round-robin over them).
+        #[arg(long, value_delimiter = ',', required = true)]
+        addrs: Vec<String>,
+        /// Revocations to time.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Revocations per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the ids `check --preload N` revokes, one per line (to load the
+    /// same set into another system, e.g. a Redis set).
+    Ids {
+        /// How many.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
+}
+
+fn print(common: &Common, s: &load::Summary) -> anyhow::Result<()> {
+    if common.json {
+        println!("{}", serde_json::to_string(s)?);
+    } else {
+        println!("{}", s.line());
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Check {
+            addr,
+            connections,
+            concurrency,
+            duration,
+            preload,
+            hit_ratio,
+            batch,
+            common,
+        } => {
+            if !(0.0..=1.0).contains(&hit_ratio) || batch == 0 || batch > 1024 {
+                return Err(anyhow!("--hit-ratio must be in 0..=1 and --batch in 1..=1024"));
+            }
+            let clients = load::connect(&addr, connections).await?;
+            if preload > 0 {
+                load::preload(&clients, &common.token()?, preload, 64).await?;
+            }
+            let s = load::checks(&clients, concurrency, duration, preload, hit_ratio, batch).await;
+            print(&common, &s)
+        }
+        Command::Revoke {
+            addr,
+            connections,
+            concurrency,
+            duration,
+            common,
+        } => {
+            let clients = load::connect(&addr, connections).await?;
+            let s = load::revokes(&clients, &common.token()?, concurrency, duration).await;
+            print(&common, &s)
+        }
+        Command::Propagate {
+            addrs,
+            count,
+            rate,
+            common,
+        } => {
+            if addrs.len() < 2 || count == 0 || count > 1_000_000 {
+                return Err(anyhow!(
+                    "--addrs needs at least two nodes and --count 1..=1000000"
+                ));
+            }
+            let mut nodes = Vec::new();
+            for a in &addrs {
+                nodes.extend(load::connect(a, 1).await?);
+            }
+            let s = load::propagate(&nodes, &common.token()?, count, rate).await?;
+            print(&common, &s)
+        }
+        Command::Ids { count } => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for i in 0..count {
+                writeln!(out, "{}", rescind_benches::uuid_like(0, i))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
