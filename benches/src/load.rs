@@ -103,6 +103,25 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
+/// What one closed-loop worker measured: latencies, successes, failures.
+type Worker = tokio::task::JoinHandle<(Histogram<u64>, u64, u64)>;
+
+/// Let the workers run for `duration`, stop them, and merge what they measured.
+async fn gather(stop: &AtomicBool, workers: Vec<Worker>, duration: Duration) -> (Histogram<u64>, u64, u64) {
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = histogram();
+    let (mut ok, mut errors) = (0, 0);
+    for w in workers {
+        if let Ok((h, o, e)) = w.await {
+            let _ = all.add(&h);
+            ok += o;
+            errors += e;
+        }
+    }
+    (all, ok, errors)
+}
+
 /// Make sure ids `uuid_like(0, 0..count)` are revoked (skips when the node
 /// already holds that many), `concurrency` revokes in flight; prints progress.
 pub async fn preload(
@@ -222,17 +241,7 @@ pub async fn checks(
             (h, ok, errors)
         }));
     }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = histogram();
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        if let Ok((h, o, e)) = t.await {
-            let _ = all.add(&h);
-            ok += o;
-            errors += e;
-        }
-    }
+    let (all, ok, errors) = gather(&stop, tasks, duration).await;
     let what = if batch > 1 {
         format!("CheckBatch x{batch}, {concurrency} callers")
     } else {
@@ -280,17 +289,7 @@ pub async fn revokes(
             (h, ok, errors)
         }));
     }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = histogram();
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        if let Ok((h, o, e)) = t.await {
-            let _ = all.add(&h);
-            ok += o;
-            errors += e;
-        }
-    }
+    let (all, ok, errors) = gather(&stop, tasks, duration).await;
     Summary::new(
         format!("durable Revoke, {concurrency} callers"),
         &all,
