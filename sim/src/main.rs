@@ -53,7 +53,12 @@ fn seeds(spec: &str) -> anyhow::Result<std::ops::RangeInclusive<u64>> {
         .split_once("..=")
         .or_else(|| spec.split_once(".."))
         .ok_or_else(|| anyhow!("--seeds {spec}: expected FROM..TO, e.g. 1..1000"))?;
-    let (a, b): (u64, u64) = (a.trim().parse()?, b.trim().parse()?);
+    let num = |s: &str| {
+        s.trim().parse::<u64>().map_err(|_| {
+            anyhow!("--seeds {spec}: `{s}` is not a whole number (expected FROM..TO, e.g. 1..1000)")
+        })
+    };
+    let (a, b) = (num(a)?, num(b)?);
     if a > b || b - a >= 1_000_000 {
         return Err(anyhow!(
             "--seeds {spec}: FROM must not exceed TO, at most 1,000,000 seeds"
@@ -242,6 +247,19 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seed_ranges_are_inclusive_and_errors_name_the_flag() {
+        assert_eq!(super::seeds("1..1000").unwrap(), 1..=1000);
+        assert_eq!(super::seeds("5..=5").unwrap(), 5..=5);
+        for bad in ["1..x", "9..2", "1-5", "0..2000000"] {
+            let e = super::seeds(bad).unwrap_err().to_string();
+            assert!(e.contains("--seeds"), "{bad}: {e}");
         }
     }
 }

@@ -111,13 +111,6 @@ pub struct Report {
     pub region_convergence: Vec<(u64, BTreeMap<String, f64>)>,
 }
 
-impl Report {
-    /// Is this run healthy: converged, nothing lost, staleness never under-reported?
-    pub fn healthy(&self) -> bool {
-        self.converged && self.lost_revocations == 0 && self.staleness_violations == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,10 +36,8 @@ impl Common {
         if let Some(t) = &self.token {
             return Ok(t.clone());
         }
-        let path = self.data_dir.join("admin.token");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("no --token and cannot read {}", path.display()))?;
-        Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+        let path = self.data_dir.join(rescind_node::auth::ADMIN_TOKEN_FILE);
+        rescind_node::auth::read_token(&path).context("no --token, and no readable admin token file")
     }
 }
 

@@ -38,8 +38,10 @@ impl ClientOpts {
         if let Some(t) = &self.token {
             return Some(t.clone());
         }
-        let text = std::fs::read_to_string(self.data_dir.join("admin.token")).ok()?;
-        Some(text.lines().next()?.trim().to_owned())
+        let path = self.data_dir.join(rescind_node::auth::ADMIN_TOKEN_FILE);
+        rescind_node::auth::read_token(&path)
+            .ok()
+            .filter(|t| !t.is_empty())
     }
 
     async fn connect(&self) -> anyhow::Result<RevocationsClient<Channel>> {

@@ -169,7 +169,9 @@ fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn read_token(path: &Path) -> Result<String, AuthError> {
+/// The token in a token file: its first line, trimmed (the format of the
+/// generated `<data-dir>/admin.token`; clients read it the same way).
+pub fn read_token(path: &Path) -> Result<String, AuthError> {
     let text = std::fs::read_to_string(path).map_err(|source| AuthError::File {
         path: path.to_owned(),
         source,

@@ -57,6 +57,11 @@ pub fn in_batch(i: usize, e: FieldError) -> FieldError {
     FieldError::new(format!("checks[{i}].{}", e.field), e.problem)
 }
 
+/// A field error as the gRPC status a caller sees.
+pub fn invalid(e: FieldError) -> tonic::Status {
+    tonic::Status::invalid_argument(e.to_string())
+}
+
 /// Validate a batch's size.
 pub fn batch_size(n: usize) -> Result<(), FieldError> {
     if n > MAX_BATCH {

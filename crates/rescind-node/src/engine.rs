@@ -132,19 +132,6 @@ pub struct EngineOptions {
     pub advertise_addr: String,
     /// The wall clock.
     pub clock: SharedClock,
-    /// Where the writer runs.
-    pub writer: WriterMode,
-}
-
-/// Where the writer runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriterMode {
-    /// Its own OS thread, blocking on the store's flush (production).
-    Thread,
-    /// A task on the current tokio runtime: for stores whose flush does not
-    /// block (the simulator's in-memory store), so a simulated crash stops it
-    /// with the rest of the node and runs stay deterministic.
-    Task,
 }
 
 /// Counters of peer traffic, for the simulator's report and for operators.
@@ -193,8 +180,6 @@ pub(crate) struct Shared {
     pub(crate) gossip: GossipCounters,
     started: Instant,
     store: Arc<dyn Store>,
-    /// Where the writer runs; store reads follow the same choice.
-    mode: WriterMode,
 }
 
 /// `freshness_floor` when no live peer exists.
@@ -273,11 +258,10 @@ impl Engine {
             cluster: Mutex::new(cluster),
             started: Instant::now(),
             store: store.clone(),
-            mode: options.writer,
         });
         let (tx, rx) = mpsc::channel(options.write_queue);
         let (local_tx, local_rx) = mpsc::channel(options.write_queue);
-        let writer = writer::spawn(options.writer, shared.clone(), store, rx, local_tx)
+        let writer = writer::spawn(shared.clone(), store, rx, local_tx)
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         Ok(Started {
             engine: Engine { shared, jobs: tx },
@@ -300,25 +284,19 @@ impl Engine {
         out
     }
 
-    /// The store (for gossip reads: op log, snapshot pages).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.shared.store
-    }
-
     /// Run a store read: on the blocking pool when the store may block (sled),
-    /// inline when it cannot (the in-memory store), which also keeps
-    /// simulations deterministic — the blocking pool runs on real threads.
+    /// inline when it cannot (the in-memory store) — see [`Store::blocks`].
     pub async fn store_read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Store) -> T + Send + 'static,
     ) -> Result<T, EngineError> {
         let store = self.shared.store.clone();
-        match self.shared.mode {
-            WriterMode::Task => Ok(f(&*store)),
-            WriterMode::Thread => tokio::task::spawn_blocking(move || f(&*store))
-                .await
-                .map_err(|e| EngineError::Unavailable(format!("store read failed: {e}"))),
+        if !store.blocks() {
+            return Ok(f(&*store));
         }
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("store read failed: {e}")))
     }
 
     /// The version vector as of the last flush.

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Auth, AuthError, TokenSource};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle, WriterMode};
+use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle};
 use crate::gossip::{ChannelFactory, Gossip, GossipSettings, PeerChannels, PeerService, tcp_channels};
 use crate::service::RevocationService;
 use rescind_core::Op;
@@ -82,8 +82,7 @@ pub struct Parts {
     pub clock: SharedClock,
     /// How to dial peers.
     pub channels: ChannelFactory,
-    /// Where the writer runs.
-    pub writer: WriterMode,
+
     /// Seed for gossip's peer choice and jitter (None: from the OS).
     pub gossip_seed: Option<u64>,
 }
@@ -113,7 +112,7 @@ impl Node {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
             channels: tcp_channels(config.peer_timeout, config.peer_timeout),
-            writer: WriterMode::Thread,
+
             gossip_seed: None,
         };
         // Loading a large state takes a while: off the async threads.
@@ -137,7 +136,6 @@ impl Node {
                 .clone()
                 .unwrap_or_else(|| config.listen.to_string()),
             clock: parts.clock,
-            writer: parts.writer,
         };
         let Started {
             engine,

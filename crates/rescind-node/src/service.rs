@@ -2,14 +2,13 @@
 
 use std::time::Duration;
 
-use rescind_core::limits::FieldError;
 use rescind_proto::v1 as pb;
 use rescind_proto::v1::revocations_server::Revocations;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::auth::Auth;
-use crate::convert;
+use crate::convert::{self, invalid};
 use crate::engine::{Engine, EngineError};
 
 /// Serves checks from memory and revokes through the writer.
@@ -39,10 +38,6 @@ impl RevocationService {
             t.saturating_sub(t / 10).min(self.max_consistency_wait)
         })
     }
-}
-
-fn invalid(e: FieldError) -> Status {
-    Status::invalid_argument(e.to_string())
 }
 
 fn engine_status(e: EngineError) -> Status {

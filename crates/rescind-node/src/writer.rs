@@ -1,4 +1,4 @@
-//! The writer thread: the only mutator of a node's state, and its group commit.
+//! The writer: the only mutator of a node's state, and its group commit.
 //!
 //! Jobs queue on a bounded channel. The writer takes every job waiting (up to
 //! [`MAX_JOBS_PER_FLUSH`]), applies them to memory under one short write lock,
@@ -20,9 +20,7 @@ use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, Payload, P
 use rescind_store::{Store, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{
-    EngineError, RevokeCommand, RevokeOutcome, RevokeTarget, Shared, WriterHandle, WriterMode,
-};
+use crate::engine::{EngineError, RevokeCommand, RevokeOutcome, RevokeTarget, Shared, WriterHandle};
 
 /// Most jobs folded into one flush.
 pub const MAX_JOBS_PER_FLUSH: usize = 4096;
@@ -83,15 +81,16 @@ impl Pending {
     }
 }
 
+/// Start the writer: its own thread for a store that blocks, a task on the
+/// current runtime for one that does not.
 pub(crate) fn spawn(
-    mode: WriterMode,
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     mut jobs: mpsc::Receiver<Job>,
     local_ops: mpsc::Sender<Op>,
 ) -> std::io::Result<WriterHandle> {
-    match mode {
-        WriterMode::Thread => std::thread::Builder::new()
+    if store.blocks() {
+        std::thread::Builder::new()
             .name("rescind-writer".into())
             .spawn(move || {
                 let mut broken = None;
@@ -99,13 +98,14 @@ pub(crate) fn spawn(
                     write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
                 }
             })
-            .map(WriterHandle::Thread),
-        WriterMode::Task => Ok(WriterHandle::Task(tokio::spawn(async move {
+            .map(WriterHandle::Thread)
+    } else {
+        Ok(WriterHandle::Task(tokio::spawn(async move {
             let mut broken = None;
             while let Some(first) = jobs.recv().await {
                 write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
             }
-        }))),
+        })))
     }
 }
 

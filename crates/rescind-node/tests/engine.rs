@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex};
 use rescind_core::check::CheckQuery;
 use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
 use rescind_node::clock::WallClock;
-use rescind_node::engine::{EngineOptions, RevokeCommand, RevokeTarget, WriterMode};
+use rescind_node::engine::{EngineOptions, RevokeCommand, RevokeTarget};
 use rescind_node::{Engine, EngineError};
 use rescind_store::{Identity, LoadStats, MemStore, Store, StoreError, WriteBatch};
 
@@ -103,7 +103,6 @@ fn start(store: Arc<Instrumented>, clock: Arc<FixedClock>) -> (Engine, rescind_n
         seeds: Vec::new(),
         advertise_addr: "127.0.0.1:1".into(),
         clock,
-        writer: WriterMode::Thread,
     };
     let started = Engine::start(store, options).expect("engine starts");
     (started.engine, started.writer)

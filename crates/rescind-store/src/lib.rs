@@ -89,6 +89,14 @@ pub trait Store: Send + Sync + 'static {
     /// Make everything committed so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Whether calls may block on I/O (sled: yes). A node runs a blocking
+    /// store's writer on its own thread and its reads on the blocking pool; a
+    /// non-blocking store (in memory) is called inline, which also keeps
+    /// simulations deterministic.
+    fn blocks(&self) -> bool {
+        true
+    }
+
     /// Up to `limit` ops of `origin` with seq greater than `after_seq`, in seq order.
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError>;
 
@@ -118,6 +126,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
+    }
+    fn blocks(&self) -> bool {
+        (**self).blocks()
     }
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         (**self).ops_after(origin, after, limit)

@@ -90,6 +90,10 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn blocks(&self) -> bool {
+        false
+    }
+
     fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
         Ok(self
             .disk

@@ -1,6 +1,5 @@
 //! The `rescind.v1.Peers` service: what a node answers its peers.
 
-use rescind_core::limits::FieldError;
 use rescind_core::{Cutoff, PrincipalKind};
 use rescind_gossip::wire::{decode_ops, encode_cutoff, encode_deny};
 use rescind_gossip::{Limits, Plan, plan_ops};
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use super::client::{CLUSTER_KEY_HEADER, PeerChannels};
 use super::wire;
 use crate::auth::SharedSecret;
+use crate::convert::invalid;
 use crate::engine::{Engine, EngineError};
 
 /// Entries per snapshot page (ids are at most 512 bytes: a page stays < 1 MiB).
@@ -35,10 +35,6 @@ pub struct PeerService {
 enum Cursor {
     Deny(Option<String>),
     Cutoffs(Option<(PrincipalKind, String)>),
-}
-
-fn invalid(e: FieldError) -> Status {
-    Status::invalid_argument(e.to_string())
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
