@@ -9,6 +9,13 @@
 # port, temporary data dir), loads the same N ids into both, then runs
 # `redis-benchmark SISMEMBER` and `rescind-bench check` at 50 and 1 clients
 # (one request in flight per client, no pipelining) and prints one table.
+#
+# Like for like: Redis serves on one thread and redis-benchmark loads on one,
+# so the node serves on one thread (--serve-threads 1) and rescind-bench loads
+# on one (--threads 1). Redis needs a connection per client without
+# pipelining; gRPC callers share HTTP/2 connections, so the main Rescind row
+# spreads 50 callers over CONNS (default 4) connections, and a second row
+# gives them one connection each.
 # Both servers are stopped by PID at the end. The last line is
 #   throughput ratio rescind/redis at 50 clients: X.XX
 set -euo pipefail
@@ -17,6 +24,7 @@ cd "$(dirname "$0")/.."
 N=${N:-1000000}
 DURATION=${DURATION:-10s}
 REQS=${REQS:-500000}
+CONNS=${CONNS:-4}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools from Debian..." >&2
@@ -70,7 +78,7 @@ kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
 
 # --- Rescind ---------------------------------------------------------------
 nport=$(free_port)
-"$BIN/rescind" serve --data-dir "$work/data" --listen "127.0.0.1:$nport" --log warn >"$work/node.out" 2>"$work/node.log" &
+"$BIN/rescind" serve --serve-threads 1 --data-dir "$work/data" --listen "127.0.0.1:$nport" --log warn >"$work/node.out" 2>"$work/node.log" &
 node_pid=$!
 wait_for "rescind node" grep -q listening "$work/node.out"
 rss() { ps -o rss= -p "$node_pid" | tr -d ' '; }
@@ -79,32 +87,38 @@ echo "preloading $N revocations into Rescind (durable revokes, 64 in flight)..."
 "$BIN/rescind-bench" check --addr "127.0.0.1:$nport" --data-dir "$work/data" --preload "$N" \
   --concurrency 1 --connections 1 --duration 100ms >/dev/null
 rss1=$(rss)
-bench() { # clients -> "rps p50_ms p99_ms"
-  "$BIN/rescind-bench" check --addr "127.0.0.1:$nport" --data-dir "$work/data" --preload "$N" \
-    --connections "$1" --concurrency "$1" --duration "$DURATION" --hit-ratio 0.01 --json \
+bench() { # clients connections -> "rps p50_ms p99_ms"
+  "$BIN/rescind-bench" --threads 1 check --addr "127.0.0.1:$nport" --data-dir "$work/data" --preload "$N" \
+    --concurrency "$1" --connections "$2" --duration "$DURATION" --hit-ratio 0.01 --json \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["per_sec"], d["p50_us"]/1000, d["p99_us"]/1000)'
 }
-echo "rescind-bench check, 50 clients..." >&2
-read -r s50_rps s50_p50 s50_p99 <<<"$(bench 50)"
+echo "rescind-bench check, 50 clients on $CONNS connections..." >&2
+read -r s50_rps s50_p50 s50_p99 <<<"$(bench 50 "$CONNS")"
+echo "rescind-bench check, 50 clients on 50 connections..." >&2
+read -r c50_rps c50_p50 c50_p99 <<<"$(bench 50 50)"
 echo "rescind-bench check, 1 client..." >&2
-read -r s1_rps s1_p50 s1_p99 <<<"$(bench 1)"
+read -r s1_rps s1_p50 s1_p99 <<<"$(bench 1 1)"
 
-python3 - "$N" "$mem0" "$mem1" "$rss0" "$rss1" \
+python3 - "$N" "$mem0" "$mem1" "$rss0" "$rss1" "$CONNS" \
   "$r50_rps" "$r50_p50" "$r50_p99" "$r1_rps" "$r1_p50" "$r1_p99" \
-  "$s50_rps" "$s50_p50" "$s50_p99" "$s1_rps" "$s1_p50" "$s1_p99" <<'PY'
+  "$s50_rps" "$s50_p50" "$s50_p99" "$s1_rps" "$s1_p50" "$s1_p99" \
+  "$c50_rps" "$c50_p50" "$c50_p99" <<'PY'
 import sys
 a = sys.argv[1:]
-n = int(a[0]); mem0, mem1, rss0, rss1 = (float(x) for x in a[1:5])
-r50, r50p50, r50p99, r1, r1p50, r1p99, s50, s50p50, s50p99, s1, s1p50, s1p99 = (float(x) for x in a[5:17])
+n = int(a[0]); mem0, mem1, rss0, rss1 = (float(x) for x in a[1:5]); conns = int(a[5])
+r50, r50p50, r50p99, r1, r1p50, r1p99, s50, s50p50, s50p99, s1, s1p50, s1p99, c50, c50p50, c50p99 = (float(x) for x in a[6:21])
 redis_b = (mem1 - mem0) / n
 rescind_b = (rss1 - rss0) * 1024 / n
 print()
 print(f"{'':<34}{'Redis SISMEMBER':>18}{'Rescind Check':>18}{'rescind/redis':>15}")
 print(f"{'throughput, 50 clients (/s)':<34}{r50:>18,.0f}{s50:>18,.0f}{s50 / r50:>15.2f}")
 print(f"{'p50 / p99, 50 clients (ms)':<34}{f'{r50p50:.3f} / {r50p99:.3f}':>18}{f'{s50p50:.3f} / {s50p99:.3f}':>18}")
+print(f"{'  same, 1 connection per client':<34}{'':>18}{c50:>18,.0f}{c50 / r50:>15.2f}")
+print(f"{'  p50 / p99 (ms)':<34}{'':>18}{f'{c50p50:.3f} / {c50p99:.3f}':>18}")
 print(f"{'throughput, 1 client (/s)':<34}{r1:>18,.0f}{s1:>18,.0f}{s1 / r1:>15.2f}")
 print(f"{'p50 / p99, 1 client (ms)':<34}{f'{r1p50:.3f} / {r1p99:.3f}':>18}{f'{s1p50:.3f} / {s1p99:.3f}':>18}")
 print(f"{'memory per revoked id (bytes)':<34}{redis_b:>18.0f}{rescind_b:>18.0f}{rescind_b / redis_b:>15.2f}")
-print(f"({n:,} ids; Redis: used_memory delta; Rescind: RSS delta of the node, sled cache included)")
+print(f"({n:,} ids; Redis: 50 clients = 50 connections; Rescind: 50 callers on {conns} HTTP/2 connections unless noted;")
+print(f" one serving thread each. Memory: Redis used_memory delta; Rescind RSS delta of the node, sled cache included)")
 print(f"throughput ratio rescind/redis at 50 clients: {s50 / r50:.2f}")
 PY

@@ -11,14 +11,16 @@ fn check(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (label, n) in [("1M", 1_000_000u64), ("10M", 10_000_000)] {
         let state = state_with(n);
-        // Rotate over many ids so the benchmark sees cache misses like real traffic.
-        let hits: Vec<String> = (0..4096).map(|i| uuid_like(0, (i * 7919) % n)).collect();
-        let misses: Vec<String> = (0..4096).map(|i| uuid_like(1, i)).collect();
+        // Rotate over 2^20 ids spread over the whole set, so lookups miss the
+        // CPU caches like real traffic does (a few thousand ids would stay in L2).
+        const QUERIES: u64 = 1 << 20;
+        let hits: Vec<String> = (0..QUERIES).map(|i| uuid_like(0, (i * 7919) % n)).collect();
+        let misses: Vec<String> = (0..QUERIES).map(|i| uuid_like(1, i)).collect();
         for (name, ids) in [("hit", &hits), ("miss", &misses)] {
             let mut i = 0usize;
             group.bench_function(BenchmarkId::new(name, label), |b| {
                 b.iter(|| {
-                    i = (i + 1) & 4095;
+                    i = (i + 1) & (QUERIES as usize - 1);
                     std::hint::black_box(state.check(&CheckQuery::token(&ids[i])))
                 })
             });

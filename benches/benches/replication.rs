@@ -52,7 +52,7 @@ fn snapshot(c: &mut Criterion) {
     let entries: Vec<(String, rescind_core::DenyEntry)> = state
         .deny()
         .iter()
-        .map(|(id, m)| (id.to_owned(), m.to_entry()))
+        .map(|(id, m)| (id.into_owned(), m.to_entry()))
         .collect();
     let encoded: Vec<Vec<u8>> = entries.iter().map(|(id, e)| encode_deny(id, e)).collect();
     let mut g = c.benchmark_group("snapshot_1M");

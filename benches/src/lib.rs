@@ -7,26 +7,44 @@
 //! - [`uuid_like`]: deterministic UUID-sized token ids.
 //! - [`state_with`]: a [`State`] holding N revoked ids.
 //! - [`load`]: closed-loop load against a node (the `rescind-bench` binary).
+//! - [`conn`]: the load generator's lean HTTP/2 connection.
+//! - [`fill`]: write N revocations straight into a data dir (restart and memory at 10M).
 //! - `benches/check.rs`: the in-memory check, hit and miss, at 1M entries.
 //! - `compare-redis.sh`: Rescind against a Redis deny list, side by side.
 
+pub mod conn;
+pub mod fill;
 pub mod load;
 
 use rescind_core::{DenyEntry, OriginId, State};
 
 /// The `i`-th deterministic 36-character UUID-shaped id (`prefix` keeps
-/// revoked and never-revoked ids apart).
+/// revoked and never-revoked ids apart). Cheap (two splitmix64 steps and
+/// hand-written hex, ~30 ns), because the load generator makes one per check
+/// and must not be what limits the measured throughput.
 pub fn uuid_like(prefix: u8, i: u64) -> String {
-    let h = blake3::hash(&[&[prefix][..], &i.to_le_bytes()].concat());
-    let x = h.to_hex();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &x[0..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..32]
-    )
+    // splitmix64 is a bijection, and `i < 2^56` keeps (prefix, i) pairs apart.
+    let a = splitmix64(i ^ (u64::from(prefix) << 56));
+    let b = splitmix64(a ^ 0x6a09_e667_f3bc_c908);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (n, nibble) in (0..32).map(|k| {
+        let word = if k < 16 { a } else { b };
+        (k, (word >> (60 - 4 * (k % 16))) & 0xf)
+    }) {
+        if matches!(n, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        out.push(HEX[nibble as usize] as char);
+    }
+    out
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A state with `n` revoked ids `uuid_like(0, 0..n)`, all from one origin.
@@ -53,6 +71,14 @@ mod tests {
     fn ids_are_uuid_sized_and_the_state_holds_them() {
         assert_eq!(super::uuid_like(0, 7).len(), 36);
         assert_ne!(super::uuid_like(0, 7), super::uuid_like(1, 7));
+        let ids: std::collections::HashSet<String> = (0..10_000)
+            .flat_map(|i| [super::uuid_like(0, i), super::uuid_like(1, i)])
+            .collect();
+        assert_eq!(ids.len(), 20_000, "ids must not collide");
+        let id = super::uuid_like(3, 42);
+        let dashes: Vec<usize> = id.match_indices('-').map(|(i, _)| i).collect();
+        assert_eq!(dashes, [8, 13, 18, 23], "{id}");
+        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{id}");
         let s = super::state_with(1000);
         assert_eq!(s.deny().len(), 1000);
         assert!(s.check(&CheckQuery::token(&super::uuid_like(0, 999))).revoked());

@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use rescind_proto::v1 as pb;
 use rescind_proto::v1::revocations_client::RevocationsClient;
 use serde::Serialize;
-use tonic::transport::Channel;
 
+use crate::conn::H2Conn;
 use crate::uuid_like;
 
 /// A request carrying `Bearer <token>`.
@@ -24,22 +24,21 @@ pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     req
 }
 
-/// Open `n` separate connections to `addr`.
-pub async fn connect(addr: &str, n: usize) -> anyhow::Result<Vec<RevocationsClient<Channel>>> {
-    let url = if addr.contains("://") {
-        addr.to_owned()
-    } else {
-        format!("http://{addr}")
-    };
+/// A Revocations client on one lean HTTP/2 connection (see [`H2Conn`]).
+pub type Client = RevocationsClient<H2Conn>;
+
+/// Open `n` separate connections to `addr` (`host:port` or `http://host:port`).
+pub async fn connect(addr: &str, n: usize) -> anyhow::Result<Vec<Client>> {
+    let hostport = addr.strip_prefix("http://").unwrap_or(addr);
+    let origin: http::Uri = format!("http://{hostport}")
+        .parse()
+        .map_err(|e| anyhow::anyhow!("bad address {addr:?}: {e}"))?;
     let mut out = Vec::new();
     for _ in 0..n.max(1) {
-        let ch = Channel::from_shared(url.clone())?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
+        let conn = H2Conn::connect(hostport)
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach rescind node at {addr}: {e}"))?;
-        out.push(RevocationsClient::new(ch).max_decoding_message_size(8 << 20));
+        out.push(RevocationsClient::with_origin(conn, origin.clone()).max_decoding_message_size(8 << 20));
     }
     Ok(out)
 }
@@ -124,12 +123,7 @@ async fn gather(stop: &AtomicBool, workers: Vec<Worker>, duration: Duration) -> 
 
 /// Make sure ids `uuid_like(0, 0..count)` are revoked (skips when the node
 /// already holds that many), `concurrency` revokes in flight; prints progress.
-pub async fn preload(
-    clients: &[RevocationsClient<Channel>],
-    token: &str,
-    count: u64,
-    concurrency: usize,
-) -> anyhow::Result<()> {
+pub async fn preload(clients: &[Client], token: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
     let status = clients[0]
         .clone()
         .status(pb::StatusRequest {})
@@ -186,7 +180,7 @@ pub async fn preload(
 /// `duration`. `batch` > 1 uses CheckBatch. A fraction `hit_ratio` of ids are
 /// revoked ones.
 pub async fn checks(
-    clients: &[RevocationsClient<Channel>],
+    clients: &[Client],
     concurrency: usize,
     duration: Duration,
     preloaded: u64,
@@ -251,12 +245,7 @@ pub async fn checks(
 }
 
 /// Closed-loop durable revokes of fresh ids for `duration`.
-pub async fn revokes(
-    clients: &[RevocationsClient<Channel>],
-    token: &str,
-    concurrency: usize,
-    duration: Duration,
-) -> Summary {
+pub async fn revokes(clients: &[Client], token: &str, concurrency: usize, duration: Duration) -> Summary {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let run = rand::random::<u32>();
@@ -302,12 +291,7 @@ pub async fn revokes(
 /// Revoke `count` ids round-robin on the nodes, at most `rate` per second, and
 /// time each until every other node answers a Check carrying its consistency
 /// token. Returns per (revocation, other node) delays in µs.
-pub async fn propagate(
-    nodes: &[RevocationsClient<Channel>],
-    token: &str,
-    count: u64,
-    rate: f64,
-) -> anyhow::Result<Summary> {
+pub async fn propagate(nodes: &[Client], token: &str, count: u64, rate: f64) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let run = rand::random::<u32>();

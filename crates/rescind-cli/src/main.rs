@@ -15,6 +15,11 @@ mod hex;
 mod serve;
 mod timearg;
 
+/// mimalloc: measurably less CPU per request than glibc malloc on the
+/// check path (see README → Benchmarks), and less fragmentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

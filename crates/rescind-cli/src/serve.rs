@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Address peers dial to reach this node. [default: the bound address]
     #[arg(long, env = "RESCIND_ADVERTISE_ADDR")]
     advertise_addr: Option<String>,
+    /// Threads serving RPCs, each with its own single-threaded runtime
+    /// (0 = one per CPU core). [default: 0]
+    #[arg(long, env = "RESCIND_SERVE_THREADS")]
+    serve_threads: Option<usize>,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -77,6 +81,9 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.advertise_addr {
         config.advertise_addr = Some(v.clone());
+    }
+    if let Some(v) = args.serve_threads {
+        config.serve_threads = v;
     }
     if let Some(v) = &args.admin_token_file {
         config.admin_token_file = Some(v.clone());

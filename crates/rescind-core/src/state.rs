@@ -127,7 +127,7 @@ impl State {
     }
 
     /// Join `meta` into the deny set; the new entry when something changed.
-    fn merge_meta(&mut self, id: &str, meta: DenyMeta) -> Option<&DenyMeta> {
+    fn merge_meta(&mut self, id: &str, meta: DenyMeta) -> Option<DenyMeta> {
         match self.deny.upsert(id, meta) {
             Upsert::Inserted => {}
             Upsert::Replaced(old) => self.digest.remove(old.hash(id)),
@@ -242,9 +242,9 @@ impl CvRDT for State {
         for (id, meta) in other.deny.iter() {
             let meta = DenyMeta {
                 origin: self.intern(&meta.origin),
-                ..meta.clone()
+                ..meta
             };
-            self.merge_meta(id, meta);
+            self.merge_meta(&id, meta);
         }
         for (kind, principal, cutoff) in other.cutoffs.iter() {
             self.merge_cutoff(kind, principal, cutoff);

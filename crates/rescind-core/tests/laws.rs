@@ -68,7 +68,7 @@ fn state_of<'a>(ops: impl IntoIterator<Item = &'a Op>) -> State {
 fn recomputed_digest(s: &State) -> u128 {
     let mut d = 0u128;
     for (id, m) in s.deny().iter() {
-        d = d.wrapping_add(m.hash(id));
+        d = d.wrapping_add(m.hash(&id));
     }
     for (k, p, c) in s.cutoffs().iter() {
         d = d.wrapping_add(c.hash(k, p));

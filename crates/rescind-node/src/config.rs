@@ -44,6 +44,11 @@ pub struct Config {
     pub max_connections: usize,
     /// Most requests in flight per connection.
     pub max_concurrent_requests_per_connection: usize,
+    /// Threads serving RPCs, each running its own single-threaded runtime; a
+    /// connection stays on the thread that accepted it, so a request never
+    /// crosses threads (on small machines that halves the CPU per check).
+    /// 0 = one per CPU core.
+    pub serve_threads: usize,
     /// Most revokes queued for the writer; callers beyond it wait (back-pressure).
     pub write_queue: usize,
     /// sled's page cache, MiB (sled's own default, 1 GiB, would dominate memory).
@@ -79,6 +84,19 @@ pub struct PeerSeed {
     pub addr: String,
 }
 
+/// Upper bound on `serve_threads`.
+pub const MAX_SERVE_THREADS: usize = 256;
+
+impl Config {
+    /// `serve_threads`, with 0 resolved to the number of CPU cores.
+    pub fn effective_serve_threads(&self) -> usize {
+        match self.serve_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -94,6 +112,7 @@ impl Default for Config {
             max_consistency_wait: Duration::from_secs(5),
             max_connections: 1024,
             max_concurrent_requests_per_connection: 256,
+            serve_threads: 0,
             write_queue: 8192,
             store_cache_mb: 64,
             peers: Vec::new(),
@@ -155,6 +174,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max_connections and max_concurrent_requests_per_connection must be at least 1".into(),
             ));
+        }
+        if self.serve_threads > MAX_SERVE_THREADS {
+            return Err(ConfigError::Invalid(format!(
+                "serve_threads must be at most {MAX_SERVE_THREADS} (0 = one per CPU core), got {}",
+                self.serve_threads
+            )));
         }
         if self.write_queue == 0 {
             return Err(ConfigError::Invalid("write_queue must be at least 1".into()));

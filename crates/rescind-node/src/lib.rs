@@ -18,7 +18,7 @@
 //! - [`gossip`]: replication: the `Peers` service, anti-entropy, eager push, snapshots.
 //! - [`convert`]: request validation and wire conversions.
 //! - [`service`]: the `Revocations` gRPC service.
-//! - [`net`]: the bounded accept loop.
+//! - [`net`]: the bounded accept loop and the serving threads it feeds.
 //! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
 //! - [`clock`]: the injected wall clock.
 

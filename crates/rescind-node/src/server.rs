@@ -59,6 +59,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// A serving thread could not start or stopped early.
+    #[error("serving: {0}")]
+    Serving(String),
 }
 
 /// An opened node: state loaded, writer running, not yet serving.
@@ -172,8 +175,9 @@ impl Node {
             .map_err(|source| NodeError::Bind { addr, source })
     }
 
-    /// Serve on `listener` until `shutdown` completes, then drain: stop
-    /// accepting, finish in-flight requests, let the writer flush its queue.
+    /// Serve on `listener` with `serve_threads` serving threads (see
+    /// [`crate::net`]) until `shutdown` completes, then drain: stop accepting,
+    /// finish in-flight requests, let the writer flush its queue.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -192,13 +196,18 @@ impl Node {
             }
             None => bound.to_string(),
         };
+        let threads = self.config.effective_serve_threads();
         let max = self.config.max_connections;
-        self.serve_incoming(crate::net::limited_incoming(listener, max), &advertise, shutdown)
-            .await
+        let running = self.start(&advertise);
+        let result =
+            crate::net::serve_on_threads(running.services.clone(), listener, threads, max, shutdown).await;
+        running.stop().await;
+        result
     }
 
-    /// Serve connections from `incoming` (TCP, or a simulated network),
-    /// advertising `advertise` to peers, until `shutdown` completes; then drain.
+    /// Serve connections from `incoming` (TCP, or a simulated network) on the
+    /// current runtime, advertising `advertise` to peers, until `shutdown`
+    /// completes; then drain.
     pub async fn serve_incoming<IO, S>(
         self,
         incoming: S,
@@ -214,6 +223,14 @@ impl Node {
             + 'static,
         S: futures_util::Stream<Item = std::io::Result<IO>> + Send,
     {
+        let running = self.start(advertise);
+        let result = running.services.clone().serve(incoming, shutdown).await;
+        running.stop().await;
+        Ok(result?)
+    }
+
+    /// Start the background work (gossip, expiry GC) and build the services.
+    fn start(self, advertise: &str) -> Running {
         let Node {
             config,
             engine,
@@ -256,30 +273,80 @@ impl Node {
         );
         let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait);
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
+        Running {
+            services: Services {
+                revocations: RevocationsServer::new(service)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                peers: PeersServer::new(peers)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                per_connection: config.max_concurrent_requests_per_connection,
+            },
+            engine,
+            writer,
+            gossip,
+            gc,
+        }
+    }
+}
 
-        let result = tonic::transport::Server::builder()
-            .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection)
-            .add_service(
-                RevocationsServer::new(service)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            )
-            .add_service(
-                PeersServer::new(peers)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            )
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await;
-        gc.abort();
-        let _ = gc.await;
-        if let Some(g) = gossip {
+/// A started node: its services, and the background work to stop after them.
+struct Running {
+    services: Services,
+    engine: Engine,
+    writer: WriterHandle,
+    gossip: Option<Gossip>,
+    gc: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop the background work once serving has ended: GC, gossip, then the
+    /// writer, which flushes its queue before it exits.
+    async fn stop(self) {
+        self.gc.abort();
+        let _ = self.gc.await;
+        if let Some(g) = self.gossip {
             g.shutdown().await;
         }
-        drop(engine);
-        writer.join().await;
+        drop(self.services);
+        drop(self.engine);
+        self.writer.join().await;
         tracing::info!("node stopped");
-        Ok(result?)
+    }
+}
+
+/// The node's gRPC services; cheap to clone, one clone per serving thread.
+#[derive(Clone)]
+pub(crate) struct Services {
+    revocations: RevocationsServer<RevocationService>,
+    peers: PeersServer<PeerService>,
+    per_connection: usize,
+}
+
+impl Services {
+    /// Serve connections from `incoming` on the current runtime until
+    /// `shutdown` completes, then finish the requests in flight.
+    pub(crate) async fn serve<IO, S>(
+        self,
+        incoming: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error>
+    where
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        S: futures_util::Stream<Item = std::io::Result<IO>> + Send,
+    {
+        tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(self.per_connection)
+            .add_service(self.revocations)
+            .add_service(self.peers)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
     }
 }
 
