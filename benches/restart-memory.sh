@@ -8,10 +8,13 @@
 # 1. `rescind-bench fill` writes N revocations into a data dir through the
 #    store, as the node's writer would (skipped if DATA already holds them).
 # 2. A node starts on an empty data dir: its RSS is the baseline.
-# 3. A node starts on the filled dir: the time from launch until a Check of a
+# 3. A node starts on the filled dir, reading every entry from sled (what a
+#    start after a crash does): the time from launch until a Check of a
 #    revoked id answers `revoked` is the restart time; RSS minus the baseline,
 #    over N, is the memory per revoked id (sled's cache included).
 # 4. Checks at that size: 50 callers on 4 connections, and CheckBatch x256.
+# 5. The node stops cleanly (SIGTERM: it saves a checkpoint of the deny set)
+#    and starts again from the checkpoint (a planned restart): timed the same.
 # Nodes run with --serve-threads 1 and are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,14 +49,18 @@ start_node() { # data_dir -> sets node_pid, port; waits (bounded) for "listening
   "$BIN/rescind" serve --serve-threads 1 --data-dir "$1" --listen "127.0.0.1:$port" --log warn \
     >"$work/node.out" 2>"$work/node.log" &
   node_pid=$!
-  for _ in $(seq 1200); do
+  for _ in $(seq 3600); do
     grep -q listening "$work/node.out" 2>/dev/null && return 0
     kill -0 "$node_pid" 2>/dev/null || { cat "$work/node.log" >&2; exit 1; }
     sleep 0.05
   done
-  echo "node did not start within 60 s" >&2; exit 1
+  echo "node did not start within 180 s" >&2; exit 1
 }
 stop_node() { kill "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""; }
+first_check() { # data_dir -> waits for `revoked` on a filled id
+  "$BIN/rescind" check --addr "127.0.0.1:$port" --data-dir "$1" --token-id "$hit" --json >"$work/check.json"
+  grep -q '"revoked": *true' "$work/check.json" || { echo "a filled id was not revoked: $(cat "$work/check.json")" >&2; exit 1; }
+}
 rss_kb() { ps -o rss= -p "$node_pid" | tr -d ' '; }
 
 start_node "$work/empty"
@@ -62,12 +69,13 @@ rss_empty=$(rss_kb)
 stop_node
 
 hit=$("$BIN/rescind-bench" ids --count 1)
+rm -f "$data/db.deny-checkpoint"   # measure the walk of sled first
+echo "starting on $data (reading every entry from sled)..." >&2
 t0=$(now)
 start_node "$data"
 t_listen=$(now)
-"$BIN/rescind" check --addr "127.0.0.1:$port" --data-dir "$data" --token-id "$hit" --json >"$work/check.json"
+first_check "$data"
 t_check=$(now)
-grep -q '"revoked": *true' "$work/check.json" || { echo "a filled id was not revoked: $(cat "$work/check.json")" >&2; exit 1; }
 entries=$(grep -o '[0-9]* revoked ids' "$work/node.out" | cut -d' ' -f1)
 rss_full=$(rss_kb)
 
@@ -76,19 +84,35 @@ single=$("$BIN/rescind-bench" check --addr "127.0.0.1:$port" --data-dir "$data" 
   --concurrency 50 --connections 4 --duration "$DURATION" --json)
 batch=$("$BIN/rescind-bench" check --addr "127.0.0.1:$port" --data-dir "$data" --preload "$entries" \
   --concurrency 4 --connections 4 --batch 256 --duration "$DURATION" --json)
+echo "clean stop (saves a checkpoint), then a planned restart..." >&2
+t_stop0=$(now)
+stop_node
+t_stop=$(now)
+[ -f "$data/db.deny-checkpoint" ] || { echo "no checkpoint after a clean stop" >&2; exit 1; }
+t1=$(now)
+start_node "$data"
+first_check "$data"
+t_cp=$(now)
+rss_cp=$(rss_kb)
 stop_node
 
-python3 - "$entries" "$t0" "$t_listen" "$t_check" "$rss_empty" "$rss_full" "$single" "$batch" <<'PY'
+python3 - "$entries" "$t0" "$t_listen" "$t_check" "$rss_empty" "$rss_full" "$single" "$batch" \
+  "$t_stop0" "$t_stop" "$t1" "$t_cp" "$rss_cp" <<'PY'
 import json, sys
-n = int(sys.argv[1]); t0, tl, tc = (float(x) for x in sys.argv[2:5])
-rss0, rss1 = int(sys.argv[5]), int(sys.argv[6])
-single, batch = json.loads(sys.argv[7]), json.loads(sys.argv[8])
+a = sys.argv[1:]
+n = int(a[0]); t0, tl, tc = (float(x) for x in a[1:4])
+rss0, rss1 = int(a[4]), int(a[5])
+single, batch = json.loads(a[6]), json.loads(a[7])
+ts0, ts, t1, tcp = (float(x) for x in a[8:12]); rss_cp = int(a[12])
 print()
-print(f"revoked ids in the data dir            {n:>14,}")
-print(f"restart: launch to listening (s)       {tl - t0:>14.2f}")
-print(f"restart: launch to first Check (s)     {tc - t0:>14.2f}")
-print(f"node RSS empty / loaded (MiB)          {rss0 / 1024:>6.0f} / {rss1 / 1024:,.0f}")
-print(f"memory per revoked id (bytes)          {(rss1 - rss0) * 1024 / n:>14.1f}")
-print(f"Check, 50 callers / 4 conns (/s)       {single['per_sec']:>14,.0f}   p99 {single['p99_us'] / 1000:.3f} ms")
-print(f"CheckBatch x256, 4 callers (checks/s)  {batch['per_sec']:>14,.0f}   p99 {batch['p99_us'] / 1000:.3f} ms")
+print(f"revoked ids in the data dir                {n:>14,}")
+print(f"start reading sled: launch to listening (s) {tl - t0:>13.2f}")
+print(f"start reading sled: launch to first Check (s) {tc - t0:>11.2f}")
+print(f"clean stop, checkpoint written (s)         {ts - ts0:>14.2f}")
+print(f"planned restart: launch to first Check (s) {tcp - t1:>14.2f}")
+print(f"node RSS empty / after sled / after checkpoint (MiB)  {rss0 / 1024:.0f} / {rss1 / 1024:,.0f} / {rss_cp / 1024:,.0f}")
+print(f"memory per revoked id, after sled (bytes)  {(rss1 - rss0) * 1024 / n:>14.1f}")
+print(f"memory per revoked id, after checkpoint    {(rss_cp - rss0) * 1024 / n:>14.1f}")
+print(f"Check, 50 callers / 4 conns (/s)            {single['per_sec']:>14,.0f}   p99 {single['p99_us'] / 1000:.3f} ms")
+print(f"CheckBatch x256, 4 callers (checks/s)      {batch['per_sec']:>14,.0f}   p99 {batch['p99_us'] / 1000:.3f} ms")
 PY

@@ -58,6 +58,7 @@ pub fn fill(data_dir: &Path, count: u64, cache_mb: u64) -> anyhow::Result<()> {
             });
         }
         batch.clock.push((origin.clone(), end));
+        batch.deny_count = Some(end);
         store.commit(&batch)?;
         next = end;
         if next.is_multiple_of(500_000) || next == count {

@@ -112,6 +112,23 @@ impl NodeProc {
         self.child.wait().expect("reap");
     }
 
+    /// SIGTERM the process and wait (at most 30 s) for its clean exit.
+    pub fn terminate(&mut self) {
+        self.signal("TERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "rescind serve exited with {status} on SIGTERM");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Send a signal by name (`STOP`, `CONT`, ...).
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")

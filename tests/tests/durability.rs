@@ -94,3 +94,51 @@ async fn a_thousand_acks_survive_kill_9() {
         .into_inner();
     assert_eq!(next.seq, total + 1);
 }
+
+/// A clean stop saves a checkpoint that the next start reads instead of
+/// walking sled; it is used once, so a later crash restarts from sled with
+/// everything acknowledged since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_checkpoints_and_a_later_crash_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("db.deny-checkpoint");
+    let mut node = NodeProc::start(dir.path(), &[]);
+    let mut client = node.client().await;
+    for i in 0..200 {
+        client
+            .revoke(node.admin(rescind_tests::revoke_token(&format!("cp-{i}"))))
+            .await
+            .unwrap();
+    }
+    let before = node.status().await;
+    node.terminate();
+    assert!(checkpoint.exists(), "a clean stop saves the checkpoint");
+
+    let mut node = NodeProc::start(dir.path(), &[]);
+    assert!(!checkpoint.exists(), "the checkpoint is consumed at start");
+    let restored = node.status().await;
+    assert_eq!((restored.deny_entries, &restored.digest), (200, &before.digest));
+    let mut client = node.client().await;
+    client
+        .revoke(node.admin(rescind_tests::revoke_token("after-checkpoint")))
+        .await
+        .unwrap();
+    let acked = node.status().await;
+    node.kill9();
+
+    let node = NodeProc::start(dir.path(), &[]);
+    let mut client = node.client().await;
+    let after = node.status().await;
+    assert_eq!((after.deny_entries, &after.digest), (201, &acked.digest));
+    for id in ["cp-0", "cp-199", "after-checkpoint"] {
+        let r = client
+            .check(pb::CheckRequest {
+                token_id: Some(id.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.revoked, "{id}");
+    }
+}

@@ -38,7 +38,7 @@ pub use check::{CheckQuery, Decision, Rule};
 pub use clock::VersionVector;
 pub use consistency::ConsistencyToken;
 pub use cutoff::{Cutoff, CutoffMap, PrincipalKind};
-pub use deny::{DenyEntry, DenyMeta, DenySet};
+pub use deny::{DenyEntry, DenyEntryRef, DenyMeta, DenySet, OriginRef};
 pub use digest::Digest;
 pub use op::{Op, Payload};
 pub use origin::OriginId;

@@ -14,7 +14,7 @@ use hashbrown::HashMap;
 use crate::check::{self, CheckQuery, Decision};
 use crate::clock::{Observed, VersionVector};
 use crate::cutoff::{Cutoff, CutoffMap, PrincipalKind};
-use crate::deny::{DenyEntry, DenyMeta, DenySet, NeverFails, Upsert};
+use crate::deny::{DenyEntry, DenyEntryRef, DenyMeta, DenySet, NeverFails, Upsert};
 use crate::digest::Digest;
 use crate::op::{Op, Payload};
 use crate::origin::OriginId;
@@ -128,14 +128,32 @@ impl State {
 
     /// Join `meta` into the deny set; the new entry when something changed.
     fn merge_meta(&mut self, id: &str, meta: DenyMeta) -> Option<DenyMeta> {
-        match self.deny.upsert(id, meta) {
-            Upsert::Inserted => {}
-            Upsert::Replaced(old) => self.digest.remove(old.hash(id)),
+        let joined = match self.deny.upsert(id, meta.clone()) {
+            Upsert::Inserted => meta,
+            Upsert::Replaced(old) => {
+                self.digest.remove(old.hash(id));
+                old.join(&meta)
+            }
             Upsert::Unchanged => return None,
-        }
-        let joined = self.deny.get(id)?;
+        };
         self.digest.add(joined.hash(id));
         Some(joined)
+    }
+
+    /// Merge one stored deny entry while loading from the store: like
+    /// [`State::merge_deny`] at time 0 (nothing pruned while loading), without
+    /// the [`Effect`] nobody needs, and without copying the origin's name.
+    pub fn load_deny(&mut self, id: &str, entry: &DenyEntryRef<'_>) {
+        let origin = match self.origins.get(&entry.origin) {
+            Some(a) => a.clone(),
+            None => self.intern(&OriginId::new(entry.origin.node, entry.origin.incarnation)),
+        };
+        let meta = DenyMeta {
+            expires_at_ms: entry.expires_at_ms,
+            revoked_at_ms: entry.revoked_at_ms,
+            origin,
+        };
+        self.merge_meta(id, meta);
     }
 
     /// Join a cutoff into a principal's.
@@ -208,6 +226,29 @@ impl State {
     /// Entries dropped by expiry so far.
     pub fn pruned(&self) -> u64 {
         self.pruned
+    }
+
+    /// The deny entries' share of the digest (what a checkpoint records).
+    pub fn deny_digest(&self) -> u128 {
+        self.cutoffs
+            .iter()
+            .fold(self.digest.0, |d, (kind, principal, c)| {
+                d.wrapping_sub(c.hash(kind, principal))
+            })
+    }
+
+    /// Take a whole deny set read from a checkpoint, with its share of the
+    /// digest. Only into a state holding no deny entries yet (start-up).
+    pub fn install_deny(&mut self, set: DenySet, deny_digest: u128) -> Result<(), Box<DenySet>> {
+        if !self.deny.is_empty() {
+            return Err(Box::new(set));
+        }
+        for origin in set.origins() {
+            self.origins.insert((**origin).clone(), origin.clone());
+        }
+        self.deny = set;
+        self.digest.add(deny_digest);
+        Ok(())
     }
 
     /// Reserve room for `additional` more deny entries.

@@ -226,6 +226,7 @@ impl Engine {
     /// Load the state from `store` and start the writer thread.
     pub fn start(store: Arc<dyn Store>, options: EngineOptions) -> Result<Started, EngineError> {
         let mut state = State::new(options.expiry_grace.as_millis() as u64);
+        let loading = std::time::Instant::now();
         let stats = store.load_into(&mut state)?;
         let identity = store.identity().clone();
         let origin = identity.origin();
@@ -234,6 +235,9 @@ impl Engine {
             deny_entries = stats.deny_entries,
             cutoffs = stats.cutoffs,
             seq = state.clock().get(&origin),
+            from_checkpoint = stats.from_checkpoint,
+            deny_bytes = state.deny().heap_bytes(),
+            ms = loading.elapsed().as_millis() as u64,
             "state loaded"
         );
         let me = NodeInfo {

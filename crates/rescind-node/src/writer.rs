@@ -97,6 +97,7 @@ pub(crate) fn spawn(
                 while let Some(first) = jobs.blocking_recv() {
                     write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
                 }
+                checkpoint(&shared, &*store, broken.is_some());
             })
             .map(WriterHandle::Thread)
     } else {
@@ -105,7 +106,27 @@ pub(crate) fn spawn(
             while let Some(first) = jobs.recv().await {
                 write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
             }
+            checkpoint(&shared, &*store, broken.is_some());
         })))
+    }
+}
+
+/// At a clean shutdown, after the last commit: save the deny set so the next
+/// start reads it in one pass (see [`Store::save_checkpoint`]). Not after a
+/// storage failure: then the next start walks the store.
+fn checkpoint(shared: &Shared, store: &dyn Store, broken: bool) {
+    if broken {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let state = shared.state.read();
+    match store.save_checkpoint(&state) {
+        Ok(()) => tracing::info!(
+            entries = state.deny().len(),
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint saved"
+        ),
+        Err(e) => tracing::warn!(error = %e, "checkpoint not saved; the next start reads every entry"),
     }
 }
 
@@ -158,6 +179,7 @@ fn write_batch(
                     .clock
                     .push((origin.clone(), state.clock().get(origin)));
             }
+            batch.writes.deny_count = Some(state.deny().len() as u64);
             (pending, state.clock().clone())
         };
         shared.applied.send_modify(|n| *n += 1);

@@ -48,6 +48,9 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
+    /// The deny-set checkpoint could not be written.
+    #[error("cannot save the checkpoint: {0}")]
+    Checkpoint(String),
     /// The data dir belongs to a node with another name.
     #[error(
         "the data dir belongs to node `{stored}`, not `{requested}`: start with --node-name {stored}, or use a fresh data dir"
@@ -69,6 +72,9 @@ pub struct LoadStats {
     pub cutoffs: u64,
     /// Origins in the version vector.
     pub origins: u64,
+    /// The deny entries came from a checkpoint saved at the last clean
+    /// shutdown, not from walking the store.
+    pub from_checkpoint: bool,
 }
 
 /// The narrow storage interface a node needs.
@@ -95,6 +101,15 @@ pub trait Store: Send + Sync + 'static {
     /// simulations deterministic.
     fn blocks(&self) -> bool {
         true
+    }
+
+    /// Save the in-memory deny set so the next start can read it in one pass
+    /// instead of walking the store (a planned restart). Called by the writer
+    /// after its last commit at a clean shutdown. The next [`Store::load_into`]
+    /// consumes it, and uses it only if the store's version vector still
+    /// matches. Default: nothing saved.
+    fn save_checkpoint(&self, _state: &State) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Up to `limit` ops of `origin` with seq greater than `after_seq`, in seq order.
@@ -130,6 +145,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn blocks(&self) -> bool {
         (**self).blocks()
     }
+    fn save_checkpoint(&self, state: &State) -> Result<(), StoreError> {
+        (**self).save_checkpoint(state)
+    }
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         (**self).ops_after(origin, after, limit)
     }
@@ -154,9 +172,9 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).unwrap_or_default()
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
     what: &'static str,
-    bytes: &[u8],
+    bytes: &'a [u8],
 ) -> Result<T, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
         what,

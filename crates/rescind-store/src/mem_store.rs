@@ -63,6 +63,7 @@ impl Store for MemStore {
             deny_entries: disk.deny.len() as u64,
             cutoffs: disk.cutoffs.len() as u64,
             origins: disk.clock.len() as u64,
+            from_checkpoint: false,
         })
     }
 

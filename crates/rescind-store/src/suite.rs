@@ -5,7 +5,7 @@ use rescind_core::{Cutoff, Op, OriginId, Payload, PrincipalKind, State};
 
 use crate::{Store, WriteBatch};
 
-fn token_op(origin: &OriginId, seq: u64, id: &str) -> Op {
+pub fn token_op(origin: &OriginId, seq: u64, id: &str) -> Op {
     Op {
         origin: origin.clone(),
         seq,
@@ -38,7 +38,7 @@ fn cutoff_op(origin: &OriginId, seq: u64, who: &str, before: u64) -> Op {
 }
 
 /// Apply ops to `state` and commit exactly what they changed, as the node does.
-fn apply_and_commit(store: &dyn Store, state: &mut State, ops: &[Op]) {
+pub fn apply_and_commit(store: &dyn Store, state: &mut State, ops: &[Op]) {
     let mut batch = WriteBatch::default();
     for op in ops {
         let (fresh, effect) = state.apply_op(op, 0);
@@ -54,7 +54,7 @@ fn apply_and_commit(store: &dyn Store, state: &mut State, ops: &[Op]) {
     store.flush().unwrap();
 }
 
-fn loaded(store: &dyn Store) -> State {
+pub fn loaded(store: &dyn Store) -> State {
     let mut s = State::new(0);
     store.load_into(&mut s).unwrap();
     s

@@ -8,14 +8,17 @@
 //! identical whatever order they merged in. Taking the longer expiry means a
 //! second revocation with a later expiry extends the first: security first.
 
+mod checkpoint;
 mod record;
+
+pub use checkpoint::{CheckpointError, CheckpointHeader};
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crdts::CvRDT;
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable, hash_table};
 use serde::{Deserialize, Serialize};
 
 use record::{Fields, Key};
@@ -35,6 +38,44 @@ pub struct DenyEntry {
     pub revoked_at_ms: u64,
     /// The node that accepted it.
     pub origin: OriginId,
+}
+
+/// A [`DenyEntry`] decoded without copying its origin's name: loading 10M
+/// entries at start-up would otherwise allocate 10M strings. Same postcard
+/// layout as [`DenyEntry`] (tested).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct DenyEntryRef<'a> {
+    /// See [`DenyEntry::expires_at_ms`].
+    pub expires_at_ms: u64,
+    /// See [`DenyEntry::revoked_at_ms`].
+    pub revoked_at_ms: u64,
+    /// See [`DenyEntry::origin`].
+    #[serde(borrow)]
+    pub origin: OriginRef<'a>,
+}
+
+/// An [`OriginId`] borrowing its name; hashes and compares like one, so it
+/// can look one up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct OriginRef<'a> {
+    /// See [`OriginId::node`].
+    pub node: &'a str,
+    /// See [`OriginId::incarnation`].
+    pub incarnation: u64,
+}
+
+/// The same hash as `OriginId`'s derived one: name, then incarnation.
+impl std::hash::Hash for OriginRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.node.hash(state);
+        self.incarnation.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<OriginId> for OriginRef<'_> {
+    fn equivalent(&self, key: &OriginId) -> bool {
+        self.node == key.node && self.incarnation == key.incarnation
+    }
 }
 
 /// What memory holds per revoked id: a [`DenyEntry`] whose origin is shared
@@ -214,19 +255,10 @@ impl DenySet {
     }
 
     fn fields_of(&mut self, meta: &DenyMeta) -> Fields {
-        let origin = match self.origin_numbers.get(&*meta.origin) {
-            Some(&n) => n,
-            None => {
-                let n = self.origins.len() as u32;
-                self.origins.push(meta.origin.clone());
-                self.origin_numbers.insert((*meta.origin).clone(), n);
-                n
-            }
-        };
         Fields {
             expires_at_ms: meta.expires_at_ms,
             revoked_at_ms: meta.revoked_at_ms,
-            origin,
+            origin: origin_number(&mut self.origins, &mut self.origin_numbers, &meta.origin),
         }
     }
 
@@ -274,17 +306,28 @@ impl DenySet {
     /// Join one entry in (see [`DenyMeta::join`]).
     pub fn upsert(&mut self, id: &str, meta: DenyMeta) -> Upsert {
         let key = Key::of(id);
-        if let Some(at) = self.find(&key) {
-            let meta_at = record::key_at(&self.arena, at).1;
-            let existing = self.meta_of(record::read_fields(&self.arena, meta_at));
-            let joined = existing.join(&meta);
-            if joined == existing {
-                return Upsert::Unchanged;
+        let hash = self.hash(&key);
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        let slot = self.index.entry(
+            hash,
+            |&unit| record::key_at(arena, unit as usize * record::ALIGN).0 == key,
+            |&unit| rehash(arena, hasher, unit),
+        );
+        let vacant = match slot {
+            hash_table::Entry::Occupied(found) => {
+                let at = *found.get() as usize * record::ALIGN;
+                let meta_at = record::key_at(&self.arena, at).1;
+                let existing = self.meta_of(record::read_fields(&self.arena, meta_at));
+                let joined = existing.join(&meta);
+                if joined == existing {
+                    return Upsert::Unchanged;
+                }
+                let fields = self.fields_of(&joined);
+                record::write_fields(&mut self.arena, meta_at, fields);
+                return Upsert::Replaced(existing);
             }
-            let fields = self.fields_of(&joined);
-            record::write_fields(&mut self.arena, meta_at, fields);
-            return Upsert::Replaced(existing);
-        }
+            hash_table::Entry::Vacant(vacant) => vacant,
+        };
         if let Some(existing) = self.overflow.get_mut(id) {
             let joined = existing.join(&meta);
             if joined == *existing {
@@ -296,14 +339,14 @@ impl DenySet {
             self.overflow.insert(id.into(), meta);
             return Upsert::Inserted;
         }
-        let fields = self.fields_of(&meta);
+        let origin = origin_number(&mut self.origins, &mut self.origin_numbers, &meta.origin);
+        let fields = Fields {
+            expires_at_ms: meta.expires_at_ms,
+            revoked_at_ms: meta.revoked_at_ms,
+            origin,
+        };
         let at = record::append(&mut self.arena, &key, fields);
-        let hash = self.hash(&key);
-        let (arena, hasher) = (&self.arena, &self.hasher);
-        self.index
-            .insert_unique(hash, (at / record::ALIGN) as u32, |&unit| {
-                rehash(arena, hasher, unit)
-            });
+        vacant.insert((at / record::ALIGN) as u32);
         Upsert::Inserted
     }
 
@@ -367,14 +410,22 @@ impl DenySet {
         let (arena, hasher) = (&self.arena, &self.hasher);
         self.index
             .reserve(additional, |&unit| rehash(arena, hasher, unit));
-        // A UUID record's size: a guess; the arena grows if ids are longer.
-        let want = additional.saturating_mul(40).min(self.arena_limit);
+        // Room for records of ids up to ~40 bytes (a UUID's is 40 B); only
+        // address space until written, and longer ids just grow the arena.
+        let want = additional.saturating_mul(64).min(self.arena_limit);
         self.arena.reserve(want);
     }
 
-    /// Bytes held by the arena and the index (for status and benchmarks).
+    /// The origins entries refer to.
+    pub fn origins(&self) -> &[Arc<OriginId>] {
+        &self.origins
+    }
+
+    /// Bytes in use: the arena's records (holes included) plus the index's
+    /// allocation. Reserved but unwritten arena capacity is not counted: it
+    /// is address space, not memory.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.index.allocation_size()
+        self.arena.len() + self.index.allocation_size()
     }
 
     /// A set whose arena holds at most `arena_limit` bytes and compacts
@@ -387,6 +438,21 @@ impl DenySet {
             ..Self::default()
         }
     }
+}
+
+/// The number of `origin` in the origin table, adding it if new.
+fn origin_number(
+    origins: &mut Vec<Arc<OriginId>>,
+    numbers: &mut HashMap<OriginId, u32>,
+    origin: &Arc<OriginId>,
+) -> u32 {
+    if let Some(&n) = numbers.get(&**origin) {
+        return n;
+    }
+    let n = origins.len() as u32;
+    origins.push(origin.clone());
+    numbers.insert((**origin).clone(), n);
+    n
 }
 
 /// The index hash of the record at `unit` (when the table grows).
@@ -497,6 +563,29 @@ mod tests {
             want.sort();
             prop_assert_eq!(expired, want);
         }
+    }
+
+    #[test]
+    fn the_borrowed_entry_decodes_what_a_deny_entry_encodes() {
+        let entry = DenyEntry {
+            expires_at_ms: 1_700_000_000_123,
+            revoked_at_ms: 42,
+            origin: OriginId::new("eu-1", u64::MAX - 3),
+        };
+        let bytes = postcard::to_stdvec(&entry).unwrap();
+        let borrowed: DenyEntryRef<'_> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            (
+                borrowed.expires_at_ms,
+                borrowed.revoked_at_ms,
+                borrowed.origin.node,
+                borrowed.origin.incarnation
+            ),
+            (entry.expires_at_ms, entry.revoked_at_ms, "eu-1", u64::MAX - 3)
+        );
+        let mut origins = HashMap::new();
+        origins.insert(entry.origin.clone(), 7);
+        assert_eq!(origins.get(&borrowed.origin), Some(&7));
     }
 
     #[test]

@@ -141,6 +141,46 @@ pub fn key_at(arena: &[u8], at: usize) -> (Key<'_>, usize) {
     }
 }
 
+/// The record at `at` checked against the arena's bounds (for bytes read
+/// from a file): its key, whole length and origin number.
+pub fn checked(arena: &[u8], at: usize) -> Option<(Key<'_>, usize, u32)> {
+    let header = *arena.get(at)?;
+    let (id_start, id_len) = match header {
+        UUID => (at + 1, 16),
+        LONG => {
+            let len: [u8; 4] = arena.get(at + 1..at + 5)?.try_into().ok()?;
+            (at + 5, u32::from_le_bytes(len) as usize)
+        }
+        h if h < 0x80 => (at + 1, h as usize),
+        h => (
+            at + 2,
+            (((h - 0x80) as usize) << 8) | *arena.get(at + 1)? as usize,
+        ),
+    };
+    let meta_at = id_start.checked_add(id_len)?;
+    arena.get(meta_at..meta_at.checked_add(META_BYTES)?)?;
+    let key = match header {
+        UUID => Key::Uuid(arena.get(id_start..meta_at)?.try_into().ok()?),
+        _ => {
+            let raw = arena.get(id_start..meta_at)?;
+            std::str::from_utf8(raw).ok()?;
+            Key::Raw(raw)
+        }
+    };
+    // Only the canonical header for the id's length, so lengths agree.
+    let canonical_header = match key {
+        Key::Uuid(_) => 1,
+        Key::Raw(b) if b.len() < 0x80 => 1,
+        Key::Raw(b) if b.len() < 0x7E00 => 2,
+        Key::Raw(_) => 5,
+    };
+    let len = key.record_len();
+    if id_start - at != canonical_header || at.checked_add(len)? > arena.len() {
+        return None;
+    }
+    Some((key, len, read_fields(arena, meta_at).origin))
+}
+
 /// The entry fields starting at `meta_at`.
 pub fn read_fields(arena: &[u8], meta_at: usize) -> Fields {
     let u64_at = |i: usize| {
@@ -164,29 +204,24 @@ pub fn write_fields(arena: &mut [u8], meta_at: usize, f: Fields) {
     arena[meta_at + 16..meta_at + 20].copy_from_slice(&f.origin.to_le_bytes());
 }
 
-/// Dash positions of a canonical UUID.
-const DASHES: [usize; 4] = [8, 13, 18, 23];
+/// Where each byte's two hex digits start in a canonical UUID.
+const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
-/// `id` packed into 16 bytes when it is a canonical lowercase UUID.
+/// `id` packed into 16 bytes when it is a canonical lowercase UUID. On the
+/// path of every check, so a straight loop over fixed positions.
 pub fn pack_uuid(id: &str) -> Option<[u8; 16]> {
     let s = id.as_bytes();
-    if s.len() != 36 || DASHES.iter().any(|&d| s[d] != b'-') {
+    if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
         return None;
     }
     let mut out = [0u8; 16];
-    let mut nibbles = s
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !DASHES.contains(i))
-        .map(|(_, &c)| c);
-    for byte in &mut out {
-        let hi = hex_value(nibbles.next()?)?;
-        let lo = hex_value(nibbles.next()?)?;
-        *byte = (hi << 4) | lo;
+    for (byte, &at) in out.iter_mut().zip(PAIRS.iter()) {
+        *byte = (hex_value(s[at])? << 4) | hex_value(s[at + 1])?;
     }
     Some(out)
 }
 
+#[inline]
 fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
