@@ -32,5 +32,35 @@ fn check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, check);
+/// 256 checks back to back, as one `CheckBatch` runs them: independent
+/// lookups whose cache misses the CPU overlaps. Reported per lookup.
+fn check_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("check_in_memory_batch256");
+    group.throughput(Throughput::Elements(256));
+    let n = 10_000_000u64;
+    let state = state_with(n);
+    const QUERIES: u64 = 1 << 20;
+    let mixed: String = (0..QUERIES)
+        .map(|i| {
+            if i % 100 == 0 {
+                uuid_like(0, (i * 7919) % n)
+            } else {
+                uuid_like(1, i)
+            }
+        })
+        .collect();
+    let mut i = 0usize;
+    group.bench_function(BenchmarkId::new("1%_hits", "10M"), |b| {
+        b.iter(|| {
+            for _ in 0..256 {
+                i = (i + 1) & (QUERIES as usize - 1);
+                let id = &mixed[i * 36..i * 36 + 36];
+                std::hint::black_box(state.check(&CheckQuery::token(id)));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, check, check_batch);
 criterion_main!(benches);

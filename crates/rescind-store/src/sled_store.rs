@@ -16,10 +16,12 @@ const IDENTITY_KEY: &[u8] = b"identity";
 /// Meta key of the deny entry count (u64 BE) as of the last commit.
 const DENY_COUNT_KEY: &[u8] = b"deny_count";
 
-/// Deny entries handed from the sled reader to the merging thread at a time.
+/// Deny entries handed from a sled reader to the merging thread at a time.
 const LOAD_CHUNK: usize = 4096;
 /// Chunks in flight between them (bounds the memory loading takes).
-const LOAD_QUEUE: usize = 8;
+const LOAD_QUEUE: usize = 16;
+/// Threads walking the deny tree at start-up.
+const LOAD_READERS: usize = 8;
 
 /// The production [`Store`]: a sled database with one tree per record kind.
 #[derive(Debug)]
@@ -87,30 +89,49 @@ impl SledStore {
 
     /// Walk the deny tree into `state`.
     fn load_deny(&self, state: &mut State, stats: &mut LoadStats) -> Result<(), StoreError> {
-        // Two stages on two threads: this one merges into memory while a
-        // reader walks sled; at 10M entries each stage takes about as long as
-        // the other, so start-up takes half as long.
+        // Readers walk sled while this thread merges into memory. sled's
+        // walk is mostly waiting on random reads, so several readers, each
+        // taking the keys of one first byte at a time, keep more reads in
+        // flight; the merge is single-threaded (one state).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(IVec, IVec)>, sled::Error>>(LOAD_QUEUE);
+        let next_byte = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|scope| -> Result<(), StoreError> {
-            scope.spawn(move || {
-                let mut chunk = Vec::with_capacity(LOAD_CHUNK);
-                for item in self.deny.iter() {
-                    match item {
-                        Ok(kv) => chunk.push(kv),
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
+            for _ in 0..LOAD_READERS {
+                let (tx, next_byte) = (tx.clone(), &next_byte);
+                scope.spawn(move || {
+                    loop {
+                        let b = next_byte.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if b > 255 {
+                            return;
+                        }
+                        let keys = match b {
+                            0 => self.deny.range(..[1u8]),
+                            255 => self.deny.range([255u8]..),
+                            b => self.deny.range([b as u8]..[b as u8 + 1]),
+                        };
+                        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+                        for item in keys {
+                            match item {
+                                Ok(kv) => chunk.push(kv),
+                                Err(e) => {
+                                    let _ = tx.send(Err(e));
+                                    return;
+                                }
+                            }
+                            if chunk.len() == LOAD_CHUNK {
+                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+                                if tx.send(Ok(full)).is_err() {
+                                    return; // the merging side stopped on an error
+                                }
+                            }
+                        }
+                        if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
                             return;
                         }
                     }
-                    if chunk.len() == LOAD_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
-                        if tx.send(Ok(full)).is_err() {
-                            return; // the merging side stopped on an error
-                        }
-                    }
-                }
-                let _ = tx.send(Ok(chunk));
-            });
+                });
+            }
+            drop(tx);
             for chunk in rx {
                 for (key, value) in chunk? {
                     let id = std::str::from_utf8(&key).map_err(|e| StoreError::Corrupt {
@@ -381,6 +402,26 @@ mod tests {
         let mut s = State::new(0);
         let stats = store.load_into(&mut s).unwrap();
         (s, stats)
+    }
+
+    #[test]
+    fn the_parallel_walk_loads_ids_of_every_first_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let me = store.identity().origin();
+        let mut ids: Vec<String> = (1u8..=127).map(|b| format!("{}id", b as char)).collect();
+        ids.extend(["é-token", "ÿ", "\u{10FFFF}max", "🔑key", "z", "0", "a"].map(String::from));
+        ids.extend((0..20_000).map(|i| format!("bulk-{i}")));
+        let ops: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| suite::token_op(&me, i as u64 + 1, id))
+            .collect();
+        let mut state = State::new(0);
+        suite::apply_and_commit(&store, &mut state, &ops);
+        let (back, stats) = load(&store);
+        assert_eq!(stats.deny_entries as usize, ids.len());
+        assert_eq!(back, state);
     }
 
     #[test]
