@@ -15,6 +15,9 @@
 # 4. Checks at that size: 50 callers on 4 connections, and CheckBatch x256.
 # 5. The node stops cleanly (SIGTERM: it saves a checkpoint of the deny set)
 #    and starts again from the checkpoint (a planned restart): timed the same.
+# 6. It takes 2 s of durable revokes, is killed with SIGKILL, and starts again:
+#    the checkpoint plus a replay of the ops logged since (a crash restart
+#    once a checkpoint exists; the node writes one every checkpoint_interval).
 # Nodes run with --serve-threads 1 and are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +49,7 @@ fi
 
 start_node() { # data_dir -> sets node_pid, port; waits (bounded) for "listening"
   port=$(free_port)
-  "$BIN/rescind" serve --serve-threads 1 --data-dir "$1" --listen "127.0.0.1:$port" --log warn \
+  "$BIN/rescind" serve --serve-threads 1 --data-dir "$1" --listen "127.0.0.1:$port" --log warn,rescind_node::engine=info \
     >"$work/node.out" 2>"$work/node.log" &
   node_pid=$!
   for _ in $(seq 3600); do
@@ -94,22 +97,32 @@ start_node "$data"
 first_check "$data"
 t_cp=$(now)
 rss_cp=$(rss_kb)
+echo "2 s of revokes, then kill -9 and a restart from checkpoint + op log..." >&2
+"$BIN/rescind-bench" revoke --addr "127.0.0.1:$port" --data-dir "$data" --concurrency 64 --duration 2s >&2
+kill -9 "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pid=""
+t2=$(now)
+start_node "$data"
+first_check "$data"
+t_crash=$(now)
+replayed=$(grep -o 'replayed_ops=[0-9]*' "$work/node.log" | cut -d= -f2 || true)
 stop_node
 
 python3 - "$entries" "$t0" "$t_listen" "$t_check" "$rss_empty" "$rss_full" "$single" "$batch" \
-  "$t_stop0" "$t_stop" "$t1" "$t_cp" "$rss_cp" <<'PY'
+  "$t_stop0" "$t_stop" "$t1" "$t_cp" "$rss_cp" "$t2" "$t_crash" "${replayed:-?}" <<'PY'
 import json, sys
 a = sys.argv[1:]
 n = int(a[0]); t0, tl, tc = (float(x) for x in a[1:4])
 rss0, rss1 = int(a[4]), int(a[5])
 single, batch = json.loads(a[6]), json.loads(a[7])
 ts0, ts, t1, tcp = (float(x) for x in a[8:12]); rss_cp = int(a[12])
+t2, tcrash, replayed = float(a[13]), float(a[14]), a[15]
 print()
 print(f"revoked ids in the data dir                {n:>14,}")
 print(f"start reading sled: launch to listening (s) {tl - t0:>13.2f}")
 print(f"start reading sled: launch to first Check (s) {tc - t0:>11.2f}")
 print(f"clean stop, checkpoint written (s)         {ts - ts0:>14.2f}")
 print(f"planned restart: launch to first Check (s) {tcp - t1:>14.2f}")
+print(f"kill -9 restart, checkpoint + {replayed} ops replayed (s) {t2 and tcrash - t2:>7.2f}")
 print(f"node RSS empty / after sled / after checkpoint (MiB)  {rss0 / 1024:.0f} / {rss1 / 1024:,.0f} / {rss_cp / 1024:,.0f}")
 print(f"memory per revoked id, after sled (bytes)  {(rss1 - rss0) * 1024 / n:>14.1f}")
 print(f"memory per revoked id, after checkpoint    {(rss_cp - rss0) * 1024 / n:>14.1f}")

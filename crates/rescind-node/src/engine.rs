@@ -132,6 +132,9 @@ pub struct EngineOptions {
     pub advertise_addr: String,
     /// The wall clock.
     pub clock: SharedClock,
+    /// How often the writer saves a checkpoint of the deny set between
+    /// batches (zero: only at a clean shutdown).
+    pub checkpoint_interval: Duration,
 }
 
 /// Counters of peer traffic, for the simulator's report and for operators.
@@ -236,6 +239,7 @@ impl Engine {
             cutoffs = stats.cutoffs,
             seq = state.clock().get(&origin),
             from_checkpoint = stats.from_checkpoint,
+            replayed_ops = stats.replayed_ops,
             deny_bytes = state.deny().heap_bytes(),
             ms = loading.elapsed().as_millis() as u64,
             "state loaded"
@@ -265,7 +269,7 @@ impl Engine {
         });
         let (tx, rx) = mpsc::channel(options.write_queue);
         let (local_tx, local_rx) = mpsc::channel(options.write_queue);
-        let writer = writer::spawn(shared.clone(), store, rx, local_tx)
+        let writer = writer::spawn(shared.clone(), store, rx, local_tx, options.checkpoint_interval)
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         Ok(Started {
             engine: Engine { shared, jobs: tx },

@@ -139,6 +139,7 @@ impl Node {
                 .clone()
                 .unwrap_or_else(|| config.listen.to_string()),
             clock: parts.clock,
+            checkpoint_interval: config.checkpoint_interval,
         };
         let Started {
             engine,

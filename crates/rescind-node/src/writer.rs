@@ -88,14 +88,22 @@ pub(crate) fn spawn(
     store: Arc<dyn Store>,
     mut jobs: mpsc::Receiver<Job>,
     local_ops: mpsc::Sender<Op>,
+    checkpoint_every: std::time::Duration,
 ) -> std::io::Result<WriterHandle> {
     if store.blocks() {
         std::thread::Builder::new()
             .name("rescind-writer".into())
             .spawn(move || {
                 let mut broken = None;
+                let mut last_checkpoint = std::time::Instant::now();
                 while let Some(first) = jobs.blocking_recv() {
                     write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
+                    // Between batches memory equals what is durable: the
+                    // only moment a checkpoint may be taken.
+                    if !checkpoint_every.is_zero() && last_checkpoint.elapsed() >= checkpoint_every {
+                        checkpoint(&shared, &*store, broken.is_some());
+                        last_checkpoint = std::time::Instant::now();
+                    }
                 }
                 checkpoint(&shared, &*store, broken.is_some());
             })
@@ -111,9 +119,10 @@ pub(crate) fn spawn(
     }
 }
 
-/// At a clean shutdown, after the last commit: save the deny set so the next
-/// start reads it in one pass (see [`Store::save_checkpoint`]). Not after a
-/// storage failure: then the next start walks the store.
+/// Save the deny set so the next start reads it in one pass plus the ops
+/// logged after it (see [`Store::save_checkpoint`]): at a clean shutdown
+/// after the last commit, and every `checkpoint_interval` between batches.
+/// Not after a storage failure: then the next start walks the store.
 fn checkpoint(shared: &Shared, store: &dyn Store, broken: bool) {
     if broken {
         return;

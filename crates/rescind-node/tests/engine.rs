@@ -22,6 +22,8 @@ struct Instrumented {
     durable_seq: AtomicU64,
     gate: Mutex<bool>,
     opened: Condvar,
+    /// Per checkpoint: (own seq in the state handed over, seq durable then).
+    checkpoints: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Instrumented {
@@ -36,6 +38,7 @@ impl Instrumented {
             durable_seq: AtomicU64::new(0),
             gate: Mutex::new(!gated),
             opened: Condvar::new(),
+            checkpoints: Mutex::new(Vec::new()),
         })
     }
 
@@ -69,6 +72,13 @@ impl Store for Instrumented {
             .store(self.committed_seq.load(Ordering::SeqCst), Ordering::SeqCst);
         self.inner.flush()
     }
+    fn save_checkpoint(&self, state: &State) -> Result<(), StoreError> {
+        let own = state.clock().get(&self.inner.identity().origin());
+        self.checkpoints
+            .lock()
+            .push((own, self.durable_seq.load(Ordering::SeqCst)));
+        Ok(())
+    }
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         self.inner.ops_after(origin, after, limit)
     }
@@ -96,6 +106,14 @@ impl WallClock for FixedClock {
 }
 
 fn start(store: Arc<Instrumented>, clock: Arc<FixedClock>) -> (Engine, rescind_node::engine::WriterHandle) {
+    start_with(store, clock, Duration::ZERO)
+}
+
+fn start_with(
+    store: Arc<Instrumented>,
+    clock: Arc<FixedClock>,
+    checkpoint_interval: Duration,
+) -> (Engine, rescind_node::engine::WriterHandle) {
     let options = EngineOptions {
         region: "test".into(),
         expiry_grace: Duration::from_secs(60),
@@ -103,6 +121,7 @@ fn start(store: Arc<Instrumented>, clock: Arc<FixedClock>) -> (Engine, rescind_n
         seeds: Vec::new(),
         advertise_addr: "127.0.0.1:1".into(),
         clock,
+        checkpoint_interval,
     };
     let started = Engine::start(store, options).expect("engine starts");
     (started.engine, started.writer)
@@ -129,6 +148,25 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::task::yield_now().await;
     }
+}
+
+/// Checkpoints are taken between batches, when memory equals what is
+/// durable (a checkpoint ahead of the store would claim seqs it never got),
+/// and once more at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_see_only_durable_state() {
+    let store = Instrumented::new(false);
+    let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
+    let (engine, writer) = start_with(store.clone(), clock, Duration::from_nanos(1));
+    for i in 0..3 {
+        engine.revoke(token(&format!("cp-{i}"), 0)).await.unwrap();
+    }
+    drop(engine);
+    writer.join().await;
+    let taken = store.checkpoints.lock().clone();
+    assert!(taken.len() >= 4, "one per batch and one at shutdown: {taken:?}");
+    assert!(taken.iter().all(|(own, durable)| own == durable), "{taken:?}");
+    assert_eq!(taken.last(), Some(&(3, 3)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

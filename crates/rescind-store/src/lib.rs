@@ -72,9 +72,11 @@ pub struct LoadStats {
     pub cutoffs: u64,
     /// Origins in the version vector.
     pub origins: u64,
-    /// The deny entries came from a checkpoint saved at the last clean
-    /// shutdown, not from walking the store.
+    /// The deny entries came from a checkpoint plus the ops logged after it,
+    /// not from walking the store.
     pub from_checkpoint: bool,
+    /// Ops applied on top of the checkpoint.
+    pub replayed_ops: u64,
 }
 
 /// The narrow storage interface a node needs.
@@ -103,11 +105,12 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 
-    /// Save the in-memory deny set so the next start can read it in one pass
-    /// instead of walking the store (a planned restart). Called by the writer
-    /// after its last commit at a clean shutdown. The next [`Store::load_into`]
-    /// consumes it, and uses it only if the store's version vector still
-    /// matches. Default: nothing saved.
+    /// Save the in-memory deny set so a start can read it in one pass and
+    /// apply only the ops logged after it, instead of walking the store. The
+    /// writer calls it between batches (when memory equals what is durable)
+    /// and after its last commit. [`Store::load_into`] uses it only if
+    /// replaying the op log on top reproduces the store's version vector.
+    /// Default: nothing saved.
     fn save_checkpoint(&self, _state: &State) -> Result<(), StoreError> {
         Ok(())
     }

@@ -64,6 +64,7 @@ impl Store for MemStore {
             cutoffs: disk.cutoffs.len() as u64,
             origins: disk.clock.len() as u64,
             from_checkpoint: false,
+            replayed_ops: 0,
         })
     }
 

@@ -20,6 +20,8 @@ const DENY_COUNT_KEY: &[u8] = b"deny_count";
 const LOAD_CHUNK: usize = 4096;
 /// Chunks in flight between them (bounds the memory loading takes).
 const LOAD_QUEUE: usize = 16;
+/// Most ops replayed on top of a checkpoint; beyond, walking is cheaper.
+const MAX_REPLAY_OPS: u64 = 2_000_000;
 /// Threads walking the deny tree at start-up.
 const LOAD_READERS: usize = 8;
 
@@ -149,17 +151,10 @@ impl SledStore {
         Ok(())
     }
 
-    /// Read and delete the checkpoint, if there is one. Deleted before any
-    /// commit can happen, so a checkpoint on disk always matches the store.
-    fn take_checkpoint(&self) -> Option<(DenySet, CheckpointHeader)> {
+    /// Read the checkpoint, if there is one and it is intact.
+    fn read_checkpoint(&self) -> Option<(DenySet, CheckpointHeader)> {
         let file = std::fs::File::open(&self.checkpoint).ok()?;
-        let read = DenySet::read_checkpoint(std::io::BufReader::with_capacity(1 << 20, file));
-        if let Err(e) = remove_durably(&self.checkpoint) {
-            // Refuse to use a checkpoint that could outlive later commits.
-            tracing::warn!(error = %e, path = %self.checkpoint.display(), "cannot delete the checkpoint; ignoring it");
-            return None;
-        }
-        match read {
+        match DenySet::read_checkpoint(std::io::BufReader::with_capacity(1 << 20, file)) {
             Ok(cp) => Some(cp),
             Err(e) => {
                 tracing::warn!(error = %e, "checkpoint unusable; reading every entry from the store");
@@ -167,12 +162,70 @@ impl SledStore {
             }
         }
     }
-}
 
-/// Delete `path` and make the deletion durable (sync its directory).
-fn remove_durably(path: &Path) -> std::io::Result<()> {
-    std::fs::remove_file(path)?;
-    sync_parent(path)
+    /// Install a checkpoint's deny set into the fresh `state`, then apply
+    /// every op the log holds after the checkpoint's version vector. True
+    /// when that reproduces the store's version vector exactly. False (the
+    /// caller then walks the deny tree) when it cannot: entries adopted from a
+    /// peer's snapshot have no ops in the log, so the clock does not close;
+    /// a checkpoint ahead of the store; too many ops to replay.
+    fn catch_up(
+        &self,
+        state: &mut State,
+        set: DenySet,
+        header: CheckpointHeader,
+        stats: &mut LoadStats,
+    ) -> Result<bool, StoreError> {
+        let stored: std::collections::BTreeMap<OriginId, u64> = self.clock()?.into_iter().collect();
+        let saved: std::collections::BTreeMap<OriginId, u64> = header.clock.into_iter().collect();
+        if saved.iter().any(|(o, s)| stored.get(o).is_none_or(|now| now < s)) {
+            return Ok(false);
+        }
+        if state.install_deny(set, header.deny_digest).is_err() {
+            return Ok(false);
+        }
+        for (origin, seq) in &saved {
+            state.raise_clock(origin, *seq);
+        }
+        // Every origin with ops in the log, not only those in the clock: ops
+        // held out of order (before a gap) have effects too.
+        for origin in self.log_origins()? {
+            let mut after = saved.get(&origin).copied().unwrap_or(0);
+            loop {
+                let ops = self.ops_after(&origin, after, 4096)?;
+                let Some(last) = ops.last() else { break };
+                after = last.seq;
+                for op in &ops {
+                    // Time 0: nothing pruned while loading, as in the walk.
+                    state.apply_op(op, 0);
+                }
+                stats.replayed_ops += ops.len() as u64;
+                if stats.replayed_ops > MAX_REPLAY_OPS {
+                    return Ok(false);
+                }
+            }
+        }
+        let closes = stored.iter().all(|(o, s)| state.clock().get(o) == *s);
+        stats.deny_entries = state.deny().len() as u64;
+        Ok(closes)
+    }
+
+    /// The origins that have ops in the log: one seek per origin.
+    fn log_origins(&self) -> Result<Vec<OriginId>, StoreError> {
+        let mut out = Vec::new();
+        let mut next = self.oplog.iter().next();
+        while let Some(item) = next {
+            let (_, value) = item?;
+            let op: Op = decode("op", &value)?;
+            let last = op_key(&op.origin, u64::MAX);
+            out.push(op.origin);
+            next = self
+                .oplog
+                .range::<&[u8], _>((Bound::Excluded(last.as_slice()), Bound::Unbounded))
+                .next();
+        }
+        Ok(out)
+    }
 }
 
 fn sync_parent(path: &Path) -> std::io::Result<()> {
@@ -189,22 +242,13 @@ impl Store for SledStore {
 
     fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError> {
         let mut stats = LoadStats::default();
-        if let Some((set, header)) = self.take_checkpoint() {
-            let mut stored = self.clock()?;
-            let mut saved = header.clock;
-            stored.sort();
-            saved.sort();
-            if stored == saved {
-                stats.deny_entries = set.len() as u64;
+        if let Some((set, header)) = self.read_checkpoint() {
+            if self.catch_up(state, set, header, &mut stats)? {
                 stats.from_checkpoint = true;
-                if let Err(set) = state.install_deny(set, header.deny_digest) {
-                    // Not a fresh state: merge entry by entry instead.
-                    for (id, meta) in set.iter() {
-                        state.merge_deny(&id, &meta.to_entry(), 0);
-                    }
-                }
             } else {
-                tracing::warn!("checkpoint does not match the store's version vector; reading every entry");
+                tracing::warn!("the checkpoint cannot be caught up from the op log; reading every entry");
+                *state = State::new(state.expiry_grace_ms());
+                stats = LoadStats::default();
             }
         }
         if !stats.from_checkpoint {
@@ -425,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_restores_the_same_state_once() {
+    fn a_checkpoint_restores_the_same_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         suite::write_sample(&store);
@@ -435,34 +479,82 @@ mod tests {
         drop(store);
 
         let store = open(dir.path());
-        let (restored, stats) = load(&store);
-        assert!(stats.from_checkpoint);
-        assert_eq!(restored, walked);
-        assert_eq!(restored.digest(), walked.digest());
-        assert_eq!(stats.deny_entries, 3);
+        for _ in 0..2 {
+            let (restored, stats) = load(&store);
+            assert!(stats.from_checkpoint);
+            assert_eq!(stats.replayed_ops, 0);
+            assert_eq!(restored, walked);
+            assert_eq!(restored.digest(), walked.digest());
+            assert_eq!(stats.deny_entries, 3);
+        }
         suite::assert_sample(&store);
-        // Consumed: the next start walks the store again.
-        assert!(!store.checkpoint.exists());
-        assert!(!load(&store).1.from_checkpoint);
     }
 
     #[test]
-    fn a_checkpoint_older_than_the_store_is_not_used() {
+    fn ops_logged_after_a_checkpoint_are_replayed_even_out_of_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         suite::write_sample(&store);
         let (mut state, _) = load(&store);
         store.save_checkpoint(&state).unwrap();
-        // A commit after the checkpoint (it cannot happen in a node, which
-        // saves only after its last commit; a copied file could do it).
-        let me = store.identity().origin();
-        suite::apply_and_commit(&store, &mut state, &[suite::token_op(&me, 5, "late")]);
+        // After the checkpoint: own ops, a peer's ops, and a peer's op held
+        // out of order behind a gap (seq 5 without 4).
+        let (me, peer) = (store.identity().origin(), OriginId::new("peer", 9));
+        suite::apply_and_commit(
+            &store,
+            &mut state,
+            &[
+                suite::token_op(&me, 5, "late"),
+                suite::token_op(&peer, 1, "p1"),
+                suite::token_op(&peer, 2, "p2"),
+                suite::token_op(&OriginId::new("far", 1), 5, "far-5"),
+            ],
+        );
         drop(store);
         let store = open(dir.path());
         let (back, stats) = load(&store);
-        assert!(!stats.from_checkpoint);
+        assert!(stats.from_checkpoint);
+        assert_eq!(stats.replayed_ops, 4);
+        let (walked, _) = {
+            std::fs::remove_file(&store.checkpoint).unwrap();
+            load(&store)
+        };
+        assert_eq!(back.deny(), walked.deny());
+        assert_eq!(back.digest(), walked.digest());
+        for id in ["late", "p2", "far-5", "t1"] {
+            assert!(back.check(&rescind_core::CheckQuery::token(id)).revoked(), "{id}");
+        }
+    }
+
+    #[test]
+    fn entries_without_ops_make_the_checkpoint_unusable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        suite::write_sample(&store);
+        let (mut state, _) = load(&store);
+        store.save_checkpoint(&state).unwrap();
+        // As when a node adopts a peer's snapshot: entries and a raised clock,
+        // no ops in the log.
+        let peer = OriginId::new("peer", 3);
+        let entry = DenyEntry {
+            expires_at_ms: 0,
+            revoked_at_ms: 7,
+            origin: peer.clone(),
+        };
+        state.merge_deny("adopted", &entry, 0);
+        state.raise_clock(&peer, 40);
+        let batch = WriteBatch {
+            deny_put: vec![("adopted".into(), entry)],
+            clock: vec![(peer, 40)],
+            ..WriteBatch::default()
+        };
+        store.commit(&batch).unwrap();
+        drop(store);
+        let store = open(dir.path());
+        let (back, stats) = load(&store);
+        assert!(!stats.from_checkpoint, "the clock cannot close from the log");
         assert_eq!(back, state);
-        assert!(back.check(&rescind_core::CheckQuery::token("late")).revoked());
+        assert!(back.check(&rescind_core::CheckQuery::token("adopted")).revoked());
     }
 
     #[test]
@@ -481,7 +573,6 @@ mod tests {
         let (back, stats) = load(&store);
         assert!(!stats.from_checkpoint);
         assert_eq!(back, state);
-        assert!(!store.checkpoint.exists());
     }
 
     #[test]
