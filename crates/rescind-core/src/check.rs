@@ -68,10 +68,10 @@ impl Decision {
 /// [`PrincipalKind::ALL`] order; a token is revoked when *any* rule matches, so
 /// cutoffs at several scopes combine by max.
 pub fn decide(deny: &DenySet, cutoffs: &CutoffMap, q: &CheckQuery<'_>) -> Decision {
-    if let Some(meta) = q.token_id.and_then(|id| deny.get(id)) {
+    if let Some(revoked_at_ms) = q.token_id.and_then(|id| deny.revoked_at_ms(id)) {
         return Decision {
             rule: Some(Rule::TokenId),
-            revoked_at_ms: meta.revoked_at_ms,
+            revoked_at_ms,
         };
     }
     for kind in PrincipalKind::ALL {

@@ -275,6 +275,20 @@ impl DenySet {
         }
     }
 
+    /// When `id` was revoked, if it is: the check's hot path, which needs
+    /// no more than this (no origin `Arc` to clone and drop).
+    pub fn revoked_at_ms(&self, id: &str) -> Option<u64> {
+        let key = Key::of(id);
+        match self.find(&key) {
+            Some(at) => {
+                let meta_at = record::key_at(&self.arena, at).1;
+                Some(record::read_fields(&self.arena, meta_at).revoked_at_ms)
+            }
+            None if self.overflow.is_empty() => None,
+            None => self.overflow.get(id).map(|m| m.revoked_at_ms),
+        }
+    }
+
     /// Number of revoked ids held.
     pub fn len(&self) -> usize {
         self.index.len() + self.overflow.len()
@@ -553,6 +567,7 @@ mod tests {
             }
             for (id, m) in &model {
                 prop_assert_eq!(set.get(id), Some(m.clone()));
+                prop_assert_eq!(set.revoked_at_ms(id), Some(m.revoked_at_ms));
             }
             let listed: Model<String, DenyMeta> = set.iter().map(|(id, m)| (id.into_owned(), m)).collect();
             prop_assert_eq!(&listed, &model);
