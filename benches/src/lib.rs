@@ -9,7 +9,8 @@
 //! - [`load`]: closed-loop load against a node (the `rescind-bench` binary).
 //! - [`conn`]: the load generator's lean HTTP/2 connection.
 //! - [`fill`]: write N revocations straight into a data dir (restart and memory at 10M).
-//! - `benches/check.rs`: the in-memory check, hit and miss, at 1M entries.
+//! - `benches/check.rs`: the in-memory check, hit and miss, at 1M and 10M entries, and 256 back to back.
+//! - `restart-memory.sh`: restart time and memory per id at 10M.
 //! - `compare-redis.sh`: Rescind against a Redis deny list, side by side.
 
 pub mod conn;

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use crdts::{CmRDT, CvRDT};
-use hashbrown::HashMap;
 
 use crate::check::{self, CheckQuery, Decision};
 use crate::clock::{Observed, VersionVector};
@@ -49,8 +48,6 @@ pub struct State {
     cutoffs: CutoffMap,
     clock: VersionVector,
     digest: Digest,
-    /// One shared `Arc` per origin, so deny entries carry a pointer, not a copy.
-    origins: HashMap<OriginId, Arc<OriginId>>,
     /// Entries are dropped once `expires_at + grace` has passed; grace must be at
     /// least the clock skew allowed between nodes.
     expiry_grace_ms: u64,
@@ -77,12 +74,7 @@ impl State {
     }
 
     fn intern(&mut self, origin: &OriginId) -> Arc<OriginId> {
-        if let Some(a) = self.origins.get(origin) {
-            return a.clone();
-        }
-        let a = Arc::new(origin.clone());
-        self.origins.insert(origin.clone(), a.clone());
-        a
+        self.deny.intern(origin, || origin.clone())
     }
 
     /// Apply one op at local time `now_ms`. Returns `(fresh, effect)`: `fresh` is
@@ -144,10 +136,9 @@ impl State {
     /// [`State::merge_deny`] at time 0 (nothing pruned while loading), without
     /// the [`Effect`] nobody needs, and without copying the origin's name.
     pub fn load_deny(&mut self, id: &str, entry: &DenyEntryRef<'_>) {
-        let origin = match self.origins.get(&entry.origin) {
-            Some(a) => a.clone(),
-            None => self.intern(&OriginId::new(entry.origin.node, entry.origin.incarnation)),
-        };
+        let origin = self.deny.intern(&entry.origin, || {
+            OriginId::new(entry.origin.node, entry.origin.incarnation)
+        });
         let meta = DenyMeta {
             expires_at_ms: entry.expires_at_ms,
             revoked_at_ms: entry.revoked_at_ms,
@@ -242,9 +233,6 @@ impl State {
     pub fn install_deny(&mut self, set: DenySet, deny_digest: u128) -> Result<(), Box<DenySet>> {
         if !self.deny.is_empty() {
             return Err(Box::new(set));
-        }
-        for origin in set.origins() {
-            self.origins.insert((**origin).clone(), origin.clone());
         }
         self.deny = set;
         self.digest.add(deny_digest);

@@ -216,12 +216,7 @@ impl Node {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError>
     where
-        IO: tokio::io::AsyncRead
-            + tokio::io::AsyncWrite
-            + tonic::transport::server::Connected
-            + Unpin
-            + Send
-            + 'static,
+        IO: ServeIo,
         S: futures_util::Stream<Item = std::io::Result<IO>> + Send,
     {
         let running = self.start(advertise);
@@ -317,6 +312,22 @@ impl Running {
     }
 }
 
+/// A connection the services can be served on: TCP, or a simulated stream.
+pub trait ServeIo:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static
+{
+}
+
+impl<T> ServeIo for T where
+    T: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static
+{
+}
+
 /// The node's gRPC services; cheap to clone, one clone per serving thread.
 #[derive(Clone)]
 pub(crate) struct Services {
@@ -334,12 +345,7 @@ impl Services {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error>
     where
-        IO: tokio::io::AsyncRead
-            + tokio::io::AsyncWrite
-            + tonic::transport::server::Connected
-            + Unpin
-            + Send
-            + 'static,
+        IO: ServeIo,
         S: futures_util::Stream<Item = std::io::Result<IO>> + Send,
     {
         tonic::transport::Server::builder()

@@ -2,6 +2,7 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rescind_core::deny::CheckpointHeader;
 use rescind_core::{Cutoff, DenyEntry, DenyEntryRef, DenySet, Op, OriginId, PrincipalKind, State};
@@ -20,6 +21,8 @@ const DENY_COUNT_KEY: &[u8] = b"deny_count";
 const LOAD_CHUNK: usize = 4096;
 /// Chunks in flight between them (bounds the memory loading takes).
 const LOAD_QUEUE: usize = 16;
+/// Chunks of deny entries (or a read error) on their way to the merging thread.
+type LoadSender = std::sync::mpsc::SyncSender<Result<Vec<(IVec, IVec)>, sled::Error>>;
 /// Most ops replayed on top of a checkpoint; beyond, walking is cheaper.
 const MAX_REPLAY_OPS: u64 = 2_000_000;
 /// Threads walking the deny tree at start-up.
@@ -95,39 +98,15 @@ impl SledStore {
         // walk is mostly waiting on random reads, so several readers, each
         // taking the keys of one first byte at a time, keep more reads in
         // flight; the merge is single-threaded (one state).
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(IVec, IVec)>, sled::Error>>(LOAD_QUEUE);
-        let next_byte = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::sync_channel(LOAD_QUEUE);
+        let next_byte = AtomicUsize::new(0);
         std::thread::scope(|scope| -> Result<(), StoreError> {
             for _ in 0..LOAD_READERS {
                 let (tx, next_byte) = (tx.clone(), &next_byte);
                 scope.spawn(move || {
                     loop {
-                        let b = next_byte.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if b > 255 {
-                            return;
-                        }
-                        let keys = match b {
-                            0 => self.deny.range(..[1u8]),
-                            255 => self.deny.range([255u8]..),
-                            b => self.deny.range([b as u8]..[b as u8 + 1]),
-                        };
-                        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
-                        for item in keys {
-                            match item {
-                                Ok(kv) => chunk.push(kv),
-                                Err(e) => {
-                                    let _ = tx.send(Err(e));
-                                    return;
-                                }
-                            }
-                            if chunk.len() == LOAD_CHUNK {
-                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
-                                if tx.send(Ok(full)).is_err() {
-                                    return; // the merging side stopped on an error
-                                }
-                            }
-                        }
-                        if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
+                        let b = next_byte.fetch_add(1, Ordering::Relaxed);
+                        if b > 255 || !self.send_deny_range(b as u8, &tx) {
                             return;
                         }
                     }
@@ -149,6 +128,34 @@ impl SledStore {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Send the deny entries whose key starts with byte `first` (the empty
+    /// key counts as 0) to the merging thread in chunks. False when reading
+    /// failed or the merging side stopped: then this reader stops too.
+    fn send_deny_range(&self, first: u8, tx: &LoadSender) -> bool {
+        let keys = match first {
+            0 => self.deny.range(..[1u8]),
+            255 => self.deny.range([255u8]..),
+            b => self.deny.range([b]..[b + 1]),
+        };
+        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+        for item in keys {
+            match item {
+                Ok(kv) => chunk.push(kv),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return false;
+                }
+            }
+            if chunk.len() == LOAD_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+                if tx.send(Ok(full)).is_err() {
+                    return false;
+                }
+            }
+        }
+        chunk.is_empty() || tx.send(Ok(chunk)).is_ok()
     }
 
     /// Read the checkpoint, if there is one and it is intact.

@@ -14,7 +14,6 @@
 
 use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
 
 use hashbrown::hash_table;
 use serde::{Deserialize, Serialize};
@@ -89,7 +88,7 @@ impl DenySet {
         let header = CheckpointHeader {
             clock,
             deny_digest,
-            origins: self.origins.iter().map(|o| (**o).clone()).collect(),
+            origins: self.origins().iter().map(|o| (**o).clone()).collect(),
             records: self.index.len() as u64,
             bytes: (self.arena.len() - self.holes) as u64,
         };
@@ -158,9 +157,10 @@ impl DenySet {
             return Err(damaged("checksum mismatch"));
         }
         for origin in &header.origins {
-            let n = set.origins.len() as u32;
-            set.origins.push(Arc::new(origin.clone()));
-            set.origin_numbers.insert(origin.clone(), n);
+            set.intern(origin, || origin.clone());
+        }
+        if set.origins().len() != header.origins.len() {
+            return Err(damaged("an origin appears twice"));
         }
         set.arena = arena;
         set.index_records(header.records)?;
@@ -175,7 +175,7 @@ impl DenySet {
         while at < self.arena.len() {
             let (key, len, origin) =
                 record::checked(&self.arena, at).ok_or_else(|| damaged(format!("record at byte {at}")))?;
-            if origin as usize >= self.origins.len() {
+            if origin as usize >= self.origins().len() {
                 return Err(damaged(format!("origin {origin} of the record at byte {at}")));
             }
             let hash = self.hasher.hash_one(key.hash_bytes());
@@ -207,6 +207,8 @@ impl DenySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use crate::deny::DenyMeta;
 
     fn sample() -> DenySet {

@@ -179,8 +179,7 @@ pub struct DenySet {
     arena: Vec<u8>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
-    origins: Vec<Arc<OriginId>>,
-    origin_numbers: HashMap<OriginId, u32>,
+    origins: OriginTable,
     /// Bytes of removed records, reclaimed by compaction.
     holes: usize,
     /// Ids beyond the arena's reach (see above); empty in practice.
@@ -197,8 +196,7 @@ impl Default for DenySet {
             arena: Vec::new(),
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
-            origins: Vec::new(),
-            origin_numbers: HashMap::new(),
+            origins: OriginTable::default(),
             holes: 0,
             overflow: HashMap::new(),
             arena_limit: (u32::MAX as usize).saturating_mul(record::ALIGN),
@@ -250,42 +248,53 @@ impl DenySet {
         DenyMeta {
             expires_at_ms: fields.expires_at_ms,
             revoked_at_ms: fields.revoked_at_ms,
-            origin: self.origins[fields.origin as usize].clone(),
+            origin: self.origins.arcs[fields.origin as usize].clone(),
         }
     }
 
-    fn fields_of(&mut self, meta: &DenyMeta) -> Fields {
-        Fields {
-            expires_at_ms: meta.expires_at_ms,
-            revoked_at_ms: meta.revoked_at_ms,
-            origin: origin_number(&mut self.origins, &mut self.origin_numbers, &meta.origin),
+    /// Where `id`'s entry is: its fields in the arena, or the overflow map.
+    fn lookup(&self, id: &str) -> Option<Found<'_>> {
+        match self.find(&Key::of(id)) {
+            Some(at) => {
+                let meta_at = record::key_at(&self.arena, at).1;
+                Some(Found::Arena(record::read_fields(&self.arena, meta_at)))
+            }
+            None if self.overflow.is_empty() => None,
+            None => self.overflow.get(id).map(Found::Overflow),
         }
     }
 
     /// The entry of a revoked id.
     pub fn get(&self, id: &str) -> Option<DenyMeta> {
-        let key = Key::of(id);
-        match self.find(&key) {
-            Some(at) => {
-                let meta_at = record::key_at(&self.arena, at).1;
-                Some(self.meta_of(record::read_fields(&self.arena, meta_at)))
-            }
-            None if self.overflow.is_empty() => None,
-            None => self.overflow.get(id).cloned(),
-        }
+        self.lookup(id).map(|found| match found {
+            Found::Arena(fields) => self.meta_of(fields),
+            Found::Overflow(meta) => meta.clone(),
+        })
     }
 
     /// When `id` was revoked, if it is: the check's hot path, which needs
     /// no more than this (no origin `Arc` to clone and drop).
     pub fn revoked_at_ms(&self, id: &str) -> Option<u64> {
-        let key = Key::of(id);
-        match self.find(&key) {
-            Some(at) => {
-                let meta_at = record::key_at(&self.arena, at).1;
-                Some(record::read_fields(&self.arena, meta_at).revoked_at_ms)
+        self.lookup(id).map(|found| match found {
+            Found::Arena(fields) => fields.revoked_at_ms,
+            Found::Overflow(meta) => meta.revoked_at_ms,
+        })
+    }
+
+    /// The shared `Arc` of an origin (given as `OriginId` or `OriginRef`),
+    /// added to the origin table if new: entries then hold a number, and
+    /// the `DenyMeta`s handed out share one pointer.
+    pub fn intern<Q>(&mut self, origin: &Q, owned: impl FnOnce() -> OriginId) -> Arc<OriginId>
+    where
+        Q: std::hash::Hash + hashbrown::Equivalent<OriginId> + ?Sized,
+    {
+        match self.origins.numbers.get(origin) {
+            Some(&n) => self.origins.arcs[n as usize].clone(),
+            None => {
+                let arc = Arc::new(owned());
+                self.origins.number(&arc);
+                arc
             }
-            None if self.overflow.is_empty() => None,
-            None => self.overflow.get(id).map(|m| m.revoked_at_ms),
         }
     }
 
@@ -336,7 +345,7 @@ impl DenySet {
                 if joined == existing {
                     return Upsert::Unchanged;
                 }
-                let fields = self.fields_of(&joined);
+                let fields = self.origins.fields(&joined);
                 record::write_fields(&mut self.arena, meta_at, fields);
                 return Upsert::Replaced(existing);
             }
@@ -353,12 +362,7 @@ impl DenySet {
             self.overflow.insert(id.into(), meta);
             return Upsert::Inserted;
         }
-        let origin = origin_number(&mut self.origins, &mut self.origin_numbers, &meta.origin);
-        let fields = Fields {
-            expires_at_ms: meta.expires_at_ms,
-            revoked_at_ms: meta.revoked_at_ms,
-            origin,
-        };
+        let fields = self.origins.fields(&meta);
         let at = record::append(&mut self.arena, &key, fields);
         vacant.insert((at / record::ALIGN) as u32);
         Upsert::Inserted
@@ -432,7 +436,7 @@ impl DenySet {
 
     /// The origins entries refer to.
     pub fn origins(&self) -> &[Arc<OriginId>] {
-        &self.origins
+        &self.origins.arcs
     }
 
     /// Bytes in use: the arena's records (holes included) plus the index's
@@ -454,19 +458,39 @@ impl DenySet {
     }
 }
 
-/// The number of `origin` in the origin table, adding it if new.
-fn origin_number(
-    origins: &mut Vec<Arc<OriginId>>,
-    numbers: &mut HashMap<OriginId, u32>,
-    origin: &Arc<OriginId>,
-) -> u32 {
-    if let Some(&n) = numbers.get(&**origin) {
-        return n;
+/// Where [`DenySet::lookup`] found an entry.
+enum Found<'a> {
+    Arena(Fields),
+    Overflow(&'a DenyMeta),
+}
+
+/// The origins records refer to by number.
+#[derive(Clone, Default)]
+struct OriginTable {
+    arcs: Vec<Arc<OriginId>>,
+    numbers: HashMap<OriginId, u32>,
+}
+
+impl OriginTable {
+    /// The number of `origin`, adding it if new.
+    fn number(&mut self, origin: &Arc<OriginId>) -> u32 {
+        if let Some(&n) = self.numbers.get(&**origin) {
+            return n;
+        }
+        let n = self.arcs.len() as u32;
+        self.arcs.push(origin.clone());
+        self.numbers.insert((**origin).clone(), n);
+        n
     }
-    let n = origins.len() as u32;
-    origins.push(origin.clone());
-    numbers.insert((**origin).clone(), n);
-    n
+
+    /// `meta` as a record's fields.
+    fn fields(&mut self, meta: &DenyMeta) -> Fields {
+        Fields {
+            expires_at_ms: meta.expires_at_ms,
+            revoked_at_ms: meta.revoked_at_ms,
+            origin: self.number(&meta.origin),
+        }
+    }
 }
 
 /// The index hash of the record at `unit` (when the table grows).
