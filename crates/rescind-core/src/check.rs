@@ -68,7 +68,24 @@ impl Decision {
 /// [`PrincipalKind::ALL`] order; a token is revoked when *any* rule matches, so
 /// cutoffs at several scopes combine by max.
 pub fn decide(deny: &DenySet, cutoffs: &CutoffMap, q: &CheckQuery<'_>) -> Decision {
-    if let Some(revoked_at_ms) = q.token_id.and_then(|id| deny.revoked_at_ms(id)) {
+    decide_given(q.token_id.and_then(|id| deny.revoked_at_ms(id)), cutoffs, q)
+}
+
+/// [`decide`] for each query of a batch, the deny-set lookups overlapped
+/// (see [`DenySet::revoked_at_each`]).
+pub fn decide_many(deny: &DenySet, cutoffs: &CutoffMap, qs: &[CheckQuery<'_>]) -> Vec<Decision> {
+    let ids: Vec<Option<&str>> = qs.iter().map(|q| q.token_id).collect();
+    let revoked = deny.revoked_at_each(&ids);
+    qs.iter()
+        .zip(revoked)
+        .map(|(q, revoked_at_ms)| decide_given(revoked_at_ms, cutoffs, q))
+        .collect()
+}
+
+/// [`decide`] with the deny-set lookup done: `by_id` is when the token's id
+/// was revoked, if it was.
+fn decide_given(by_id: Option<u64>, cutoffs: &CutoffMap, q: &CheckQuery<'_>) -> Decision {
+    if let Some(revoked_at_ms) = by_id {
         return Decision {
             rule: Some(Rule::TokenId),
             revoked_at_ms,

@@ -189,6 +189,12 @@ impl State {
         check::decide(&self.deny, &self.cutoffs, q)
     }
 
+    /// Decide a batch of queries from memory, the same as one by one but
+    /// with their lookups overlapped.
+    pub fn check_many(&self, qs: &[CheckQuery<'_>]) -> Vec<Decision> {
+        check::decide_many(&self.deny, &self.cutoffs, qs)
+    }
+
     /// The deny set.
     pub fn deny(&self) -> &DenySet {
         &self.deny

@@ -163,6 +163,14 @@ proptest! {
         if by_id {
             prop_assert_eq!(d.rule, Some(Rule::TokenId));
         }
+        // A batch decides each query as one check would: this one among
+        // the other token ids and a query without one, over two chunks.
+        let others: Vec<String> = (0..20).map(|i| format!("tok-{}", i % 9)).collect();
+        let mut batch: Vec<CheckQuery<'_>> = others.iter().map(|t| CheckQuery::token(t)).collect();
+        batch.insert(17, q);
+        batch.insert(3, CheckQuery { token_id: None, ..q });
+        let one_by_one: Vec<_> = batch.iter().map(|q| s.check(q)).collect();
+        prop_assert_eq!(s.check_many(&batch), one_by_one);
     }
 }
 

@@ -354,9 +354,8 @@ impl Engine {
     }
 
     /// Decide many queries under one read lock.
-    pub fn check_many<'a>(&self, qs: impl IntoIterator<Item = &'a CheckQuery<'a>>) -> Vec<Decision> {
-        let state = self.shared.state.read();
-        qs.into_iter().map(|q| state.check(q)).collect()
+    pub fn check_many(&self, qs: &[CheckQuery<'_>]) -> Vec<Decision> {
+        self.shared.state.read().check_many(qs)
     }
 
     /// How long this node may have been missing some live peer's revocations:

@@ -105,7 +105,8 @@ impl Revocations for RevocationService {
                     self.engine.wait_for(token, bound).await.map_err(engine_status)?;
                 }
             }
-            let decisions = self.engine.check_many(valid.iter().map(|v| &v.query));
+            let queries: Vec<_> = valid.iter().map(|v| v.query).collect();
+            let decisions = self.engine.check_many(&queries);
             // Node id and staleness go once on the batch, not on every result.
             let results = decisions
                 .into_iter()

@@ -12,14 +12,12 @@
 //! origin number, and that no id appears twice; any failure is an error and
 //! the caller falls back to the store.
 
-use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 
-use hashbrown::hash_table;
 use serde::{Deserialize, Serialize};
 
+use super::DenySet;
 use super::record::{self, ALIGN};
-use super::{DenySet, rehash};
 use crate::origin::OriginId;
 
 const MAGIC: &[u8; 8] = b"RSCDENY1";
@@ -103,7 +101,7 @@ impl DenySet {
         if self.holes == 0 {
             w.write_all(&self.arena)?;
         } else {
-            for &unit in self.index.iter() {
+            for unit in self.index.units() {
                 let at = unit as usize * ALIGN;
                 let len = record::key_at(&self.arena, at).0.record_len();
                 w.write_all(&self.arena[at..at + len])?;
@@ -170,27 +168,16 @@ impl DenySet {
     /// Build the index over a freshly read arena, checking every record.
     fn index_records(&mut self, expected: u64) -> Result<(), CheckpointError> {
         let expected = usize::try_from(expected).map_err(|_| damaged("record count"))?;
-        self.index.reserve(expected.min(self.arena.len() / 20), |_| 0);
+        self.reserve_index(expected.min(self.arena.len() / 20));
         let mut at = 0;
         while at < self.arena.len() {
-            let (key, len, origin) =
+            let (_, len, origin) =
                 record::checked(&self.arena, at).ok_or_else(|| damaged(format!("record at byte {at}")))?;
             if origin as usize >= self.origins().len() {
                 return Err(damaged(format!("origin {origin} of the record at byte {at}")));
             }
-            let hash = self.hasher.hash_one(key.hash_bytes());
-            let (arena, hasher) = (&self.arena, &self.hasher);
-            match self.index.entry(
-                hash,
-                |&unit| record::key_at(arena, unit as usize * ALIGN).0 == key,
-                |&unit| rehash(arena, hasher, unit),
-            ) {
-                hash_table::Entry::Occupied(_) => {
-                    return Err(damaged(format!("id at byte {at} appears twice")));
-                }
-                hash_table::Entry::Vacant(v) => {
-                    v.insert((at / ALIGN) as u32);
-                }
+            if !self.index_new(at) {
+                return Err(damaged(format!("id at byte {at} appears twice")));
             }
             at += len;
         }

@@ -208,27 +208,40 @@ pub fn write_fields(arena: &mut [u8], meta_at: usize, f: Fields) {
 const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
 /// `id` packed into 16 bytes when it is a canonical lowercase UUID. On the
-/// path of every check, so a straight loop over fixed positions.
+/// path of every check, so branch-free over fixed positions: a branch per
+/// digit ("0-9 or a-f?") is taken at random for random ids, and its
+/// mispredictions cost more than all the rest of a lookup's arithmetic.
 pub fn pack_uuid(id: &str) -> Option<[u8; 16]> {
     let s = id.as_bytes();
     if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
         return None;
     }
     let mut out = [0u8; 16];
+    // Any digit that is not lowercase hex sets a high bit here.
+    let mut bad = 0u8;
     for (byte, &at) in out.iter_mut().zip(PAIRS.iter()) {
-        *byte = (hex_value(s[at])? << 4) | hex_value(s[at + 1])?;
+        let (hi, lo) = (HEX_VALUE[s[at] as usize], HEX_VALUE[s[at + 1] as usize]);
+        bad |= hi | lo;
+        *byte = (hi << 4) | lo;
     }
-    Some(out)
+    (bad & 0xF0 == 0).then_some(out)
 }
 
-#[inline]
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// A lowercase hex digit's value by its byte; 0xFF for any other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut c = 0;
+    while c < 10 {
+        table[b'0' as usize + c] = c as u8;
+        c += 1;
     }
-}
+    let mut c = 0;
+    while c < 6 {
+        table[b'a' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    table
+};
 
 /// The canonical text of a packed UUID.
 pub fn unpack_uuid(b: &[u8; 16]) -> String {
@@ -263,6 +276,23 @@ mod tests {
             "0f8fad5b-d9cb-469f-a165-70867728950é",
         ] {
             assert_eq!(pack_uuid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn every_digit_position_takes_lowercase_hex_and_nothing_else() {
+        let id = *b"0f8fad5b-d9cb-469f-a165-70867728950e";
+        for at in (0..36).filter(|at| ![8, 13, 18, 23].contains(at)) {
+            for c in 0u8..128 {
+                let mut bytes = id;
+                bytes[at] = c;
+                let text = std::str::from_utf8(&bytes).unwrap();
+                let packs = pack_uuid(text).is_some();
+                assert_eq!(packs, c.is_ascii_digit() || (b'a'..=b'f').contains(&c), "{text}");
+                if packs {
+                    assert_eq!(unpack_uuid(&pack_uuid(text).unwrap()), text);
+                }
+            }
         }
     }
 
