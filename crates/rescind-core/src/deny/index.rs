@@ -104,12 +104,17 @@ impl OffsetIndex {
     /// Add `unit` under `hash`; the caller has checked it is not there.
     pub fn insert(&mut self, hash: u64, unit: u32, rehash: impl Fn(u32) -> u64) {
         self.reserve(1, rehash);
+        self.place(hash, unit);
+        self.len += 1;
+    }
+
+    /// Write `unit` into the first empty slot of `hash`'s probe run.
+    fn place(&mut self, hash: u64, unit: u32) {
         let mut i = hash as usize & self.mask;
         while self.read(i).0 != 0 {
             i = (i + 1) & self.mask;
         }
         self.write(i, tag(hash), unit);
-        self.len += 1;
     }
 
     /// Empty slot `i` (from [`OffsetIndex::find`]) and return its offset.
@@ -157,12 +162,7 @@ impl OffsetIndex {
             },
         );
         for unit in old.units() {
-            let hash = rehash(unit);
-            let mut i = hash as usize & self.mask;
-            while self.read(i).0 != 0 {
-                i = (i + 1) & self.mask;
-            }
-            self.write(i, tag(hash), unit);
+            self.place(rehash(unit), unit);
         }
         self.len = old.len;
     }
