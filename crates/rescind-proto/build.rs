@@ -1,7 +1,10 @@
 //! Compiles `proto/` with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not with `env!`: a build-script binary reused from
+    // another checkout sharing the target dir would otherwise look for
+    // that checkout's proto/.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = ["rescind/v1/rescind.proto", "rescind/v1/peers.proto"];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

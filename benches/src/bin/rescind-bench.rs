@@ -43,11 +43,8 @@ struct Common {
 
 impl Common {
     fn token(&self) -> anyhow::Result<String> {
-        if let Some(t) = &self.token {
-            return Ok(t.clone());
-        }
-        let path = self.data_dir.join(rescind_node::auth::ADMIN_TOKEN_FILE);
-        rescind_node::auth::read_token(&path).context("no --token, and no readable admin token file")
+        rescind_node::auth::token_or_file(self.token.as_deref(), &self.data_dir)
+            .context("no --token, and no readable admin token file")
     }
 }
 

@@ -35,11 +35,7 @@ pub struct ClientOpts {
 
 impl ClientOpts {
     fn token(&self) -> Option<String> {
-        if let Some(t) = &self.token {
-            return Some(t.clone());
-        }
-        let path = self.data_dir.join(rescind_node::auth::ADMIN_TOKEN_FILE);
-        rescind_node::auth::read_token(&path)
+        rescind_node::auth::token_or_file(self.token.as_deref(), &self.data_dir)
             .ok()
             .filter(|t| !t.is_empty())
     }

@@ -179,6 +179,15 @@ pub fn read_token(path: &Path) -> Result<String, AuthError> {
     Ok(text.lines().next().unwrap_or_default().trim().to_owned())
 }
 
+/// The token a client sends: `explicit` (a flag or environment variable)
+/// if given, else the one in `<data_dir>/admin.token`.
+pub fn token_or_file(explicit: Option<&str>, data_dir: &Path) -> Result<String, AuthError> {
+    match explicit {
+        Some(token) => Ok(token.to_owned()),
+        None => read_token(&data_dir.join(ADMIN_TOKEN_FILE)),
+    }
+}
+
 fn generate_token(path: &Path) -> Result<String, AuthError> {
     let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
     let err = |source| AuthError::File {

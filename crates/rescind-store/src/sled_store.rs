@@ -455,6 +455,17 @@ mod tests {
         (s, stats)
     }
 
+    /// A store holding the shared sample, its state loaded, and a
+    /// checkpoint of that state saved.
+    fn checkpointed_sample() -> (tempfile::TempDir, SledStore, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        suite::write_sample(&store);
+        let (state, _) = load(&store);
+        store.save_checkpoint(&state).unwrap();
+        (dir, store, state)
+    }
+
     #[test]
     fn the_parallel_walk_loads_ids_of_every_first_byte() {
         let dir = tempfile::tempdir().unwrap();
@@ -499,11 +510,7 @@ mod tests {
 
     #[test]
     fn ops_logged_after_a_checkpoint_are_replayed_even_out_of_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        suite::write_sample(&store);
-        let (mut state, _) = load(&store);
-        store.save_checkpoint(&state).unwrap();
+        let (dir, store, mut state) = checkpointed_sample();
         // After the checkpoint: own ops, a peer's ops, and a peer's op held
         // out of order behind a gap (seq 5 without 4).
         let (me, peer) = (store.identity().origin(), OriginId::new("peer", 9));
@@ -535,11 +542,7 @@ mod tests {
 
     #[test]
     fn entries_without_ops_make_the_checkpoint_unusable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        suite::write_sample(&store);
-        let (mut state, _) = load(&store);
-        store.save_checkpoint(&state).unwrap();
+        let (dir, store, mut state) = checkpointed_sample();
         // As when a node adopts a peer's snapshot: entries and a raised clock,
         // no ops in the log.
         let peer = OriginId::new("peer", 3);
@@ -566,11 +569,7 @@ mod tests {
 
     #[test]
     fn a_damaged_checkpoint_falls_back_to_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        suite::write_sample(&store);
-        let (state, _) = load(&store);
-        store.save_checkpoint(&state).unwrap();
+        let (dir, store, state) = checkpointed_sample();
         let mut bytes = std::fs::read(&store.checkpoint).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 1;
