@@ -7,13 +7,14 @@ use crate::run::World;
 use crate::scenario::{Event, Scenario};
 
 /// The hosts on one side of a partition: named nodes, and for a region name
-/// its nodes and its edge client (clients stay with their region).
+/// its nodes, its edge client and its edge replicas (they stay with their region).
 fn side(s: &Scenario, names: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for n in names {
         out.extend(s.resolve(n));
         if s.regions.iter().any(|r| r.name == *n) {
             out.push(format!("edge-{n}"));
+            out.extend(s.edge_hosts().into_iter().filter(|(_, r)| r == n).map(|(h, _)| h));
         }
     }
     out

@@ -12,11 +12,13 @@
 //! - [`run`]: one seeded run ([`run::run`]).
 //! - [`events`]: applying the timeline's faults.
 //! - [`workload`]: edge clients revoking and checking.
+//! - [`edges`]: edge replicas (`rescind_client::Replica`) and what they measure.
 //! - [`observe`]: sampling every node's state for the report.
 //! - [`report`]: the [`Report`] and its statistics.
 //! - [`svg`]: the picture.
 //! - [`verdict`]: what makes a run healthy.
 
+pub mod edges;
 pub mod events;
 pub mod net;
 pub mod observe;

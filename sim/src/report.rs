@@ -109,6 +109,9 @@ pub struct Report {
     /// Every 100 ms: (sim ms, per region the fraction of acknowledged
     /// revocations its running nodes hold).
     pub region_convergence: Vec<(u64, BTreeMap<String, f64>)>,
+    /// Edge replicas, measured apart from the nodes (absent without edges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edges: Option<crate::edges::EdgeReport>,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use rescind_node::clock::WallClock;
 use rescind_node::{Config, Engine, Node, Parts};
 use rescind_store::{Identity, MemStore};
 
+use crate::edges::{EdgeLog, EdgeObserver, RunningReplica};
 use crate::net::{self, PORT};
 use crate::observe::{Observer, same_state};
 use crate::report::{Percentiles, Phase, Report, Trace};
@@ -25,7 +26,7 @@ use crate::workload::{self, Log};
 pub const ADMIN: &str = "simulation-admin-token-000";
 const CLUSTER_KEY: &str = "simulation-cluster-key-000";
 /// Unix ms at simulated time zero (2026-11-24T00:00:00Z).
-const EPOCH_MS: u64 = 1_795_478_400_000;
+pub(crate) const EPOCH_MS: u64 = 1_795_478_400_000;
 /// How often the observer samples, in simulated ms.
 const SAMPLE_MS: u64 = 10;
 
@@ -73,6 +74,10 @@ pub(crate) struct World {
     skews: BTreeMap<String, Arc<AtomicI64>>,
     /// What the edge clients did.
     pub(crate) log: Mutex<Log>,
+    /// Running edge replicas, by host.
+    pub(crate) replicas: Mutex<BTreeMap<String, RunningReplica>>,
+    /// What the edge replicas' own checks found.
+    pub(crate) edge_log: Mutex<EdgeLog>,
 }
 
 fn node_config(s: &Scenario, name: &str, region: &str) -> Config {
@@ -170,6 +175,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
         });
     }
     workload::spawn_edges(&mut sim, scenario, seed, world.clone());
+    crate::edges::spawn_replicas(&mut sim, scenario, seed, world.clone());
+    let edge_hosts = scenario.edge_hosts();
+    let mut edge_observer = EdgeObserver::default();
     configure_network(&mut sim, scenario);
 
     let mut events: Vec<(usize, &crate::scenario::Event)> = scenario.events.iter().enumerate().collect();
@@ -216,6 +224,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
             let running = world.engines.lock().clone();
             // The hosts only run inside `sim.step()`, so holding the log here blocks nobody.
             observer.sample(now_ms, &nodes, &running, &world.log.lock().acked);
+            let replicas = world.replicas.lock().clone();
+            edge_observer.sample(now_ms, &edge_hosts, &replicas, &world.log.lock().acked);
             if convergence.iter().any(Option::is_none) && same_state(&running) && observer.lost(&running) == 0
             {
                 for (i, since) in waiting_since.iter().enumerate() {
@@ -233,6 +243,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
 
     let running = world.engines.lock().clone();
     let log = world.log.lock();
+    let edges = edge_observer.report(
+        &edge_hosts,
+        &world.replicas.lock(),
+        &log.acked,
+        &world.edge_log.lock(),
+    );
     let lost = observer.lost(&running);
     let [messages, bytes, duplicates] = observer.totals();
     let traces: Vec<Trace> = log
@@ -284,6 +300,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
         phases,
         traces,
         region_convergence: observer.region_series.clone(),
+        edges,
     })
 }
 
@@ -295,6 +312,7 @@ fn configure_network(sim: &mut turmoil::Sim<'_>, s: &Scenario) {
             .iter()
             .map(|r| (format!("edge-{}", r.name), r.name.clone())),
     );
+    hosts.extend(s.edge_hosts());
     for (i, (a, ra)) in hosts.iter().enumerate() {
         for (b, rb) in &hosts[i + 1..] {
             let link = s.network.links.iter().find(|l| {

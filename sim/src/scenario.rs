@@ -33,6 +33,10 @@ pub struct Scenario {
     pub replication: bool,
     /// Regions and their node counts.
     pub regions: Vec<Region>,
+    /// Edge replicas (`rescind_client::Replica`, as `rescind edge` runs it):
+    /// hosts `replica-{region}-{i}`, each following its upstream nodes.
+    #[serde(default)]
+    pub edges: Vec<EdgeSpec>,
     /// Latency, jitter and loss.
     #[serde(default)]
     pub network: Network,
@@ -64,6 +68,16 @@ pub struct Region {
     pub name: String,
     /// Node count.
     pub nodes: usize,
+}
+
+/// One edge replica.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSpec {
+    /// Its region (latencies as for that region's nodes).
+    pub region: String,
+    /// Nodes it may follow, nearest first (its own region's first).
+    pub upstream: Vec<String>,
 }
 
 /// Network shape.
@@ -210,6 +224,19 @@ impl Scenario {
             .collect()
     }
 
+    /// Every edge replica's host name and region, in file order.
+    pub fn edge_hosts(&self) -> Vec<(String, String)> {
+        let mut count: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        self.edges
+            .iter()
+            .map(|e| {
+                let n = count.entry(e.region.as_str()).or_default();
+                *n += 1;
+                (format!("replica-{}-{n}", e.region), e.region.clone())
+            })
+            .collect()
+    }
+
     /// Node names of a region, or the node itself when `name` is a node.
     pub fn resolve(&self, name: &str) -> Vec<String> {
         let nodes = self.nodes();
@@ -251,6 +278,23 @@ impl Scenario {
         for r in &self.workload.revoke_regions {
             if !names.contains(r.as_str()) {
                 return bad(format!("workload.revoke_regions: no region {r}"));
+            }
+        }
+        if self.edges.len() > 100 {
+            return bad(format!("edges: at most 100, got {}", self.edges.len()));
+        }
+        let nodes = self.nodes();
+        for (i, e) in self.edges.iter().enumerate() {
+            if !names.contains(e.region.as_str()) {
+                return bad(format!("edges[{i}].region: no region {}", e.region));
+            }
+            if e.upstream.is_empty() {
+                return bad(format!("edges[{i}].upstream: name at least one node"));
+            }
+            for u in &e.upstream {
+                if !nodes.iter().any(|(n, _)| n == u) {
+                    return bad(format!("edges[{i}].upstream: no node {u}"));
+                }
             }
         }
         for l in &self.network.links {

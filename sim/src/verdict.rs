@@ -27,5 +27,16 @@ pub fn verdict(s: &Scenario, r: &Report) -> Vec<String> {
             r.staleness_violations
         ));
     }
+    if let Some(e) = &r.edges {
+        if e.lost_revocations > 0 {
+            problems.push(format!("{} acknowledged revocations missing at an edge replica", e.lost_revocations));
+        }
+        if e.staleness_violations > 0 {
+            problems.push(format!(
+                "{} samples where an edge replica reported a staleness below its true lag",
+                e.staleness_violations
+            ));
+        }
+    }
     problems
 }

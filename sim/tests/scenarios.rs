@@ -15,8 +15,13 @@ fn scenario(name: &str) -> (PathBuf, Scenario) {
 }
 
 fn sweep(name: &str) {
+    sweep_seeds(name, SEEDS);
+}
+
+fn sweep_seeds(name: &str, seeds: u64) -> Vec<rescind_sim::Report> {
     let (path, s) = scenario(name);
-    for seed in 1..=SEEDS {
+    let mut reports = Vec::new();
+    for seed in 1..=seeds {
         let r = run(&s, seed).unwrap_or_else(|e| panic!("{name} seed {seed}: {e}"));
         let problems = verdict(&s, &r);
         assert!(
@@ -28,7 +33,45 @@ fn sweep(name: &str) {
             r.revocations > 0,
             "{name} seed {seed}: the workload revoked nothing"
         );
+        reports.push(r);
     }
+    reports
+}
+
+/// Edge scenarios: 20 seeds each; the verdict covers the edges (nothing
+/// missing at the end, staleness never below the true lag).
+const EDGE_SEEDS: u64 = 20;
+
+#[test]
+fn edge_failover() {
+    for r in sweep_seeds("edge-failover", EDGE_SEEDS) {
+        let e = r.edges.expect("an edge report");
+        assert_eq!(e.replicas, 2);
+        assert!(e.streams > e.replicas, "seed {}: no edge resumed after its upstream crashed: {e:?}", r.seed);
+        assert!(e.checks > 0 && e.time_to_enforce_ms.count > 0, "seed {}: {e:?}", r.seed);
+    }
+}
+
+#[test]
+fn edge_partition_heal() {
+    for r in sweep_seeds("edge-partition-heal", EDGE_SEEDS) {
+        let e = r.edges.expect("an edge report");
+        assert!(e.max_true_lag_ms >= 1000, "seed {}: the cut-off edge never lagged: {e:?}", r.seed);
+        assert!(e.max_reported_staleness_ms >= e.max_true_lag_ms, "seed {}: {e:?}", r.seed);
+    }
+}
+
+#[test]
+fn the_checker_fails_an_edge_that_under_reports_or_misses_revocations() {
+    let (_, s) = scenario("edge-failover");
+    let mut r = run(&s, 1).unwrap();
+    assert!(verdict(&s, &r).is_empty());
+    let e = r.edges.as_mut().unwrap();
+    e.staleness_violations = 1;
+    e.lost_revocations = 2;
+    let problems = verdict(&s, &r);
+    assert!(problems.iter().any(|p| p.contains("edge replica reported a staleness below")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("missing at an edge replica")), "{problems:?}");
 }
 
 #[test]

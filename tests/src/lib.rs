@@ -8,6 +8,7 @@
 //! - [`NodeProc`]: one `rescind serve` process (start, kill -9, restart).
 //! - [`rescind_bin`]: where the binary is (built by `cargo test` before any test runs).
 //! - [`cluster`]: several nodes in several regions on loopback.
+//! - [`edge`]: a `rescind edge` process.
 //! - `tests/*.rs`: the acceptance tests.
 
 use std::io::{BufRead, BufReader};
@@ -18,6 +19,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod cluster;
+pub mod edge;
 
 use rescind_proto::v1::revocations_client::RevocationsClient;
 use tonic::transport::Channel;
@@ -45,6 +47,44 @@ pub fn rescind_bin() -> PathBuf {
     bin
 }
 
+/// Spawn `command` (stdout piped), wait for its line starting with `prefix`
+/// followed by the address it listens on; returns the child, that address
+/// and the line.
+pub fn spawn_listening(mut command: Command, prefix: &str) -> (Child, SocketAddr, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn rescind");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let banner = loop {
+        match rx.recv_timeout(START_DEADLINE) {
+            Ok(line) if line.starts_with(prefix) => break line,
+            Ok(_) => continue,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("rescind did not print `{prefix}` within {START_DEADLINE:?}: {e}");
+            }
+        }
+    };
+    let addr = banner
+        .trim_start_matches(prefix)
+        .split_whitespace()
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable banner: {banner}"));
+    (child, addr, banner)
+}
+
 /// A running `rescind serve`.
 pub struct NodeProc {
     child: Child,
@@ -60,50 +100,27 @@ impl NodeProc {
     /// Start a node on `data_dir` (port 0, loopback) with extra `serve` flags,
     /// and wait for its "listening" line.
     pub fn start(data_dir: &Path, extra: &[&str]) -> NodeProc {
-        let mut child = Command::new(rescind_bin())
+        let mut command = Command::new(rescind_bin());
+        command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--log", "warn"])
             .args(extra)
             .env_remove("RESCIND_ADMIN_TOKEN")
-            .env_remove("RESCIND_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn rescind serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let banner = loop {
-            match rx.recv_timeout(START_DEADLINE) {
-                Ok(line) if line.starts_with("rescind listening on ") => break line,
-                Ok(_) => continue,
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!("node did not report listening within {START_DEADLINE:?}: {e}");
-                }
-            }
-        };
-        let addr = banner
-            .trim_start_matches("rescind listening on ")
-            .split_whitespace()
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unparsable banner: {banner}"));
+            .env_remove("RESCIND_CONFIG");
+        let (child, addr, banner) = spawn_listening(command, "rescind listening on ");
         NodeProc {
             child,
             addr,
             data_dir: data_dir.to_owned(),
             banner,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL the process and reap it: no shutdown code runs.

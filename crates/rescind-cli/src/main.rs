@@ -6,13 +6,18 @@
 //! ## Layout
 //! - `main.rs`: the command line (clap) and dispatch.
 //! - [`serve`]: config layering (defaults ← TOML ← env ← flags) and the node's lifetime.
-//! - [`client`]: the client commands and their output.
+//! - [`opts`]: options every client command takes, and the `rescind_client::Client` they make.
+//! - [`revoke`], [`check`], [`status`], [`peers`]: one file per client command.
+//! - [`edge`]: `rescind edge`, the sidecar serving checks from a local replica.
 //! - [`timearg`]: TIME and DUR arguments.
-//! - [`hex`]: consistency tokens as hex.
 
-mod client;
-mod hex;
+mod check;
+mod edge;
+mod opts;
+mod peers;
+mod revoke;
 mod serve;
+mod status;
 mod timearg;
 
 /// mimalloc: measurably less CPU per request than glibc malloc on the
@@ -41,13 +46,16 @@ enum Command {
     /// Run a node (defaults: data in ./rescind-data, gRPC on 127.0.0.1:7400).
     Serve(serve::ServeArgs),
     /// Revoke a token id, or every token of a principal issued before a time.
-    Revoke(client::RevokeArgs),
+    Revoke(revoke::RevokeArgs),
     /// Ask the node whether a token is revoked.
-    Check(client::CheckArgs),
+    Check(check::CheckArgs),
     /// Show the node's identity, counts, state digest and version vector.
-    Status(client::StatusArgs),
+    Status(status::StatusArgs),
     /// List the node's peers with region, last contact and lag; or retire one.
-    Peers(client::PeersArgs),
+    Peers(peers::PeersArgs),
+    /// Run an edge sidecar: a local replica serving Check / CheckBatch / Status
+    /// (default 127.0.0.1:7401), following --upstream nodes.
+    Edge(edge::EdgeArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,10 +70,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
-            Command::Revoke(args) => client::revoke(args).await,
-            Command::Check(args) => client::check(args).await,
-            Command::Status(args) => client::status(args).await,
-            Command::Peers(args) => client::peers(args).await,
+            Command::Revoke(args) => revoke::revoke(args).await,
+            Command::Check(args) => check::check(args).await,
+            Command::Status(args) => status::status(args).await,
+            Command::Peers(args) => peers::peers(args).await,
+            Command::Edge(args) => edge::edge(args).await,
         }
     });
     match result {

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     /// (0 = one per CPU core). [default: 0]
     #[arg(long, env = "RESCIND_SERVE_THREADS")]
     serve_threads: Option<usize>,
+    /// Most Watch subscribers at once. [default: 1024]
+    #[arg(long, env = "RESCIND_MAX_WATCHERS")]
+    max_watchers: Option<usize>,
+    /// Events buffered per Watch subscriber (1..=1024). [default: 8]
+    #[arg(long, env = "RESCIND_WATCH_BUFFER")]
+    watch_buffer: Option<usize>,
+    /// Cut off a Watch subscriber whose buffer stays full this long (DUR). [default: 2s]
+    #[arg(long, env = "RESCIND_WATCH_STALL_TIMEOUT", value_parser = crate::timearg::parse_duration)]
+    watch_stall_timeout: Option<std::time::Duration>,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -85,6 +94,15 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = args.serve_threads {
         config.serve_threads = v;
     }
+    if let Some(v) = args.max_watchers {
+        config.max_watchers = v;
+    }
+    if let Some(v) = args.watch_buffer {
+        config.watch_buffer = v;
+    }
+    if let Some(v) = args.watch_stall_timeout {
+        config.watch_stall_timeout = v;
+    }
     if let Some(v) = &args.admin_token_file {
         config.admin_token_file = Some(v.clone());
     }
@@ -104,11 +122,7 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// Run a node until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logs(&args.log)?;
     let config = layered_config(&args)?;
     let node = Node::open(config.clone()).await?;
     match node.token_source() {
@@ -129,7 +143,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Logs to stderr with the `--log` filter.
+pub fn init_logs(filter: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).context("--log")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -22,6 +22,7 @@
 //! - [`state`]: [`State`], which applies ops and merges entries, reporting effects.
 //! - [`check`]: [`CheckQuery`] and [`Decision`], the revocation rules.
 //! - [`consistency`]: [`ConsistencyToken`], read-your-revocations across nodes.
+//! - [`wire`]: ops and snapshot entries as bytes (peer protocol and Watch), validated on decode.
 
 pub mod check;
 pub mod clock;
@@ -33,6 +34,7 @@ pub mod limits;
 pub mod op;
 pub mod origin;
 pub mod state;
+pub mod wire;
 
 pub use check::{CheckQuery, Decision, Rule};
 pub use clock::VersionVector;

@@ -22,7 +22,8 @@
 
 pub mod members;
 pub mod plan;
-pub mod wire;
+/// Ops and snapshot entries as bytes: kept in `rescind-core` so clients decode them too.
+pub use rescind_core::wire;
 
 pub use members::{Cluster, Floor, MemberRecord, NodeInfo, PeerView, UNKNOWN, floor_staleness};
 pub use plan::{Limits, Plan, plan_ops};

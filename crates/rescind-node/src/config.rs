@@ -80,6 +80,16 @@ pub struct Config {
     pub gossip_max_ops: usize,
     /// A peer lagging by more ops than this is sent a snapshot instead.
     pub snapshot_after_ops: u64,
+    /// Most `Watch` subscribers at once; one more is refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_watchers: usize,
+    /// Events buffered per `Watch` subscriber (each at most 16 KiB); a
+    /// subscriber whose buffer stays full for `watch_stall_timeout` is cut off.
+    pub watch_buffer: usize,
+    /// How long a `Watch` subscriber's full buffer may wait for it to read
+    /// before the node cuts it off (it resumes from its last heartbeat's vector).
+    #[serde(with = "humantime_serde")]
+    pub watch_stall_timeout: Duration,
 }
 
 /// One seed peer.
@@ -89,6 +99,9 @@ pub struct PeerSeed {
     /// `host:port` of the peer's gRPC listener.
     pub addr: String,
 }
+
+/// Upper bound on `watch_buffer` (events of at most 16 KiB each).
+pub const MAX_WATCH_BUFFER: usize = 1024;
 
 /// Upper bound on `serve_threads`.
 pub const MAX_SERVE_THREADS: usize = 256;
@@ -130,6 +143,9 @@ impl Default for Config {
             peer_timeout: Duration::from_secs(2),
             gossip_max_ops: 2048,
             snapshot_after_ops: 100_000,
+            max_watchers: 1024,
+            watch_buffer: 8,
+            watch_stall_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -190,6 +206,15 @@ impl Config {
         }
         if self.write_queue == 0 {
             return Err(ConfigError::Invalid("write_queue must be at least 1".into()));
+        }
+        if self.watch_buffer == 0 || self.watch_buffer > MAX_WATCH_BUFFER {
+            return Err(ConfigError::Invalid(format!(
+                "watch_buffer must be 1..={MAX_WATCH_BUFFER} events, got {}",
+                self.watch_buffer
+            )));
+        }
+        if self.watch_stall_timeout.is_zero() {
+            return Err(ConfigError::Invalid("watch_stall_timeout must be more than 0s".into()));
         }
         if self.gc_interval.is_zero() {
             return Err(ConfigError::Invalid("gc_interval must be more than 0s".into()));

@@ -130,9 +130,9 @@ fn principal_kind(raw: i32) -> Result<PrincipalKind, FieldError> {
     }
 }
 
-/// The wire form of a decision.
-pub fn decision(d: Decision, node_id: &str, staleness_ms: u64) -> pb::CheckResponse {
-    let reason = match d.rule {
+/// The wire form of a decision's rule.
+pub fn reason(rule: Option<Rule>) -> pb::Reason {
+    match rule {
         None => pb::Reason::None,
         Some(Rule::TokenId) => pb::Reason::TokenId,
         Some(Rule::Cutoff(PrincipalKind::Subject)) => pb::Reason::Subject,
@@ -140,10 +140,23 @@ pub fn decision(d: Decision, node_id: &str, staleness_ms: u64) -> pb::CheckRespo
         Some(Rule::Cutoff(PrincipalKind::Tenant)) => pb::Reason::Tenant,
         Some(Rule::Cutoff(PrincipalKind::KeyId)) => pb::Reason::KeyId,
         Some(Rule::Cutoff(PrincipalKind::Session)) => pb::Reason::Session,
-    };
+    }
+}
+
+/// One result of a batch.
+pub fn result(d: Decision) -> pb::CheckResult {
+    pb::CheckResult {
+        revoked: d.revoked(),
+        reason: reason(d.rule) as i32,
+        revoked_at_ms: d.revoked_at_ms,
+    }
+}
+
+/// The wire form of a decision.
+pub fn decision(d: Decision, node_id: &str, staleness_ms: u64) -> pb::CheckResponse {
     pb::CheckResponse {
         revoked: d.revoked(),
-        reason: reason as i32,
+        reason: reason(d.rule) as i32,
         revoked_at_ms: d.revoked_at_ms,
         node_id: node_id.to_owned(),
         staleness_ms,

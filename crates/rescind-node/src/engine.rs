@@ -171,6 +171,8 @@ pub(crate) struct Shared {
     pub(crate) applied: watch::Sender<u64>,
     /// The version vector as of the last successful flush: what gossip may ship.
     pub(crate) durable: Mutex<VersionVector>,
+    /// Bumped after every flush that moved `durable`: wakes Watch streams.
+    pub(crate) durable_moved: watch::Sender<u64>,
     /// Deny entries before and after the last GC pass.
     pub(crate) gc_last: Mutex<(u64, u64)>,
     /// Membership and freshness; updated by gossip, read by Status.
@@ -253,6 +255,7 @@ impl Engine {
         let cluster = Cluster::new(me, options.seeds);
         let shared = Arc::new(Shared {
             durable: Mutex::new(state.clock().clone()),
+            durable_moved: watch::Sender::new(0),
             state: RwLock::new(state),
             node_id: origin.to_string(),
             origin,
@@ -310,6 +313,44 @@ impl Engine {
     /// The version vector as of the last flush.
     pub fn durable_clock(&self) -> VersionVector {
         self.shared.durable.lock().clone()
+    }
+
+    /// Changes whenever the durable version vector moves (see
+    /// [`Engine::durable_clock`]); what Watch streams wait on.
+    pub fn durable_moves(&self) -> watch::Receiver<u64> {
+        self.shared.durable_moved.subscribe()
+    }
+
+    /// Wait until the durable version vector holds every `(origin, seq)` of
+    /// `wanted`, for at most `timeout`; false when it did not in time.
+    pub async fn wait_durable(&self, wanted: &VersionVector, timeout: Duration) -> bool {
+        let mut moves = self.durable_moves();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let durable = self.durable_clock();
+            if wanted.iter().all(|(o, seq)| durable.get(o) >= seq) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, moves.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return false,
+            }
+        }
+    }
+
+    /// The store's identity (name and incarnation of this data dir).
+    pub fn identity(&self) -> &Identity {
+        &self.shared.identity
+    }
+
+    /// The region label.
+    pub fn region(&self) -> &str {
+        &self.shared.region
+    }
+
+    /// The configured expiry grace, ms.
+    pub fn expiry_grace_ms(&self) -> u64 {
+        self.shared.state.read().expiry_grace_ms()
     }
 
     /// The version vector of what memory holds (what checks see).

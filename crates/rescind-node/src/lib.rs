@@ -18,6 +18,7 @@
 //! - [`gossip`]: replication: the `Peers` service, anti-entropy, eager push, snapshots.
 //! - [`convert`]: request validation and wire conversions.
 //! - [`service`]: the `Revocations` gRPC service.
+//! - [`watch`]: the `Watch` stream edges and replicas follow.
 //! - [`net`]: the bounded accept loop and the serving threads it feeds.
 //! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
 //! - [`clock`]: the injected wall clock.
@@ -31,6 +32,7 @@ pub mod gossip;
 pub mod net;
 pub mod server;
 pub mod service;
+pub mod watch;
 pub mod writer;
 
 pub use config::Config;

@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle};
 use crate::gossip::{ChannelFactory, Gossip, GossipSettings, PeerChannels, PeerService, tcp_channels};
 use crate::service::RevocationService;
+use crate::watch::{WatchHub, WatchSettings, cluster_id};
 use rescind_core::Op;
 use rescind_gossip::Limits;
 use rescind_proto::v1::peers_server::PeersServer;
@@ -200,6 +201,7 @@ impl Node {
         let threads = self.config.effective_serve_threads();
         let max = self.config.max_connections;
         let running = self.start(&advertise);
+        let shutdown = running.on_shutdown(shutdown);
         let result =
             crate::net::serve_on_threads(running.services.clone(), listener, threads, max, shutdown).await;
         running.stop().await;
@@ -220,6 +222,7 @@ impl Node {
         S: futures_util::Stream<Item = std::io::Result<IO>> + Send,
     {
         let running = self.start(advertise);
+        let shutdown = running.on_shutdown(shutdown);
         let result = running.services.clone().serve(incoming, shutdown).await;
         running.stop().await;
         Ok(result?)
@@ -267,7 +270,16 @@ impl Node {
             limits,
             peer_channels,
         );
-        let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait);
+        let watch = WatchHub::new(
+            engine.clone(),
+            WatchSettings {
+                max_watchers: config.max_watchers,
+                buffer: config.watch_buffer,
+                stall_timeout: config.watch_stall_timeout,
+                cluster_id: cluster_id(config.cluster_key.as_deref(), engine.identity()),
+            },
+        );
+        let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait, watch.clone());
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
         Running {
             services: Services {
@@ -283,6 +295,7 @@ impl Node {
             writer,
             gossip,
             gc,
+            watch,
         }
     }
 }
@@ -290,6 +303,8 @@ impl Node {
 /// A started node: its services, and the background work to stop after them.
 struct Running {
     services: Services,
+    /// Ended as soon as shutdown starts, so open streams do not hold the drain.
+    watch: Arc<WatchHub>,
     engine: Engine,
     writer: WriterHandle,
     gossip: Option<Gossip>,
@@ -297,6 +312,15 @@ struct Running {
 }
 
 impl Running {
+    /// `shutdown`, then end every Watch stream (before tonic drains).
+    fn on_shutdown(&self, shutdown: impl Future<Output = ()> + Send) -> impl Future<Output = ()> + Send {
+        let watch = self.watch.clone();
+        async move {
+            shutdown.await;
+            watch.stop();
+        }
+    }
+
     /// Stop the background work once serving has ended: GC, gossip, then the
     /// writer, which flushes its queue before it exits.
     async fn stop(self) {

@@ -1,5 +1,6 @@
 //! The `rescind.v1.Revocations` gRPC service.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rescind_proto::v1 as pb;
@@ -10,22 +11,25 @@ use tracing::Instrument;
 use crate::auth::Auth;
 use crate::convert::{self, invalid};
 use crate::engine::{Engine, EngineError};
+use crate::watch::{WatchHub, WatchStream};
 
 /// Serves checks from memory and revokes through the writer.
 #[derive(Clone)]
 pub struct RevocationService {
     engine: Engine,
     auth: Auth,
+    watch: Arc<WatchHub>,
     /// Upper bound on a consistency-token wait (the request deadline may be shorter).
     max_consistency_wait: Duration,
 }
 
 impl RevocationService {
     /// A service over `engine`.
-    pub fn new(engine: Engine, auth: Auth, max_consistency_wait: Duration) -> Self {
+    pub fn new(engine: Engine, auth: Auth, max_consistency_wait: Duration, watch: Arc<WatchHub>) -> Self {
         Self {
             engine,
             auth,
+            watch,
             max_consistency_wait,
         }
     }
@@ -65,6 +69,19 @@ pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration>
 
 #[tonic::async_trait]
 impl Revocations for RevocationService {
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        let span = tracing::debug_span!("rpc.watch");
+        async move {
+            self.auth.require_reader(request.metadata())?;
+            let stream = self.watch.open(request.into_inner()).await?;
+            Ok(Response::new(stream))
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn check(&self, request: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
         let span = tracing::debug_span!("rpc.check");
         async move {
@@ -108,10 +125,7 @@ impl Revocations for RevocationService {
             let queries: Vec<_> = valid.iter().map(|v| v.query).collect();
             let decisions = self.engine.check_many(&queries);
             // Node id and staleness go once on the batch, not on every result.
-            let results = decisions
-                .into_iter()
-                .map(|d| convert::decision(d, "", 0))
-                .collect();
+            let results = decisions.into_iter().map(convert::result).collect();
             Ok(Response::new(pb::CheckBatchResponse {
                 results,
                 node_id: self.engine.node_id().to_owned(),
@@ -174,10 +188,10 @@ impl Revocations for RevocationService {
             digest: s.digest.to_string(),
             version_vector: s
                 .version_vector
-                .into_iter()
+                .iter()
                 .map(|(o, seq)| pb::OriginSeq {
                     origin: o.to_string(),
-                    seq,
+                    seq: *seq,
                 })
                 .collect(),
             staleness_ms: s.staleness_ms,
@@ -195,6 +209,19 @@ impl Revocations for RevocationService {
                 .collect(),
             gc_last_before: s.gc_last.0,
             gc_last_after: s.gc_last.1,
+            clock: s
+                .version_vector
+                .iter()
+                .map(|(o, seq)| pb::ClockEntry {
+                    origin_node: o.node.clone(),
+                    incarnation: o.incarnation,
+                    seq: *seq,
+                })
+                .collect(),
+            cluster_id: self.watch.cluster_id().to_owned(),
+            watchers: self.watch.watchers(),
+            watchers_cut_off: self.watch.cut_off(),
+            upstream: String::new(),
         }))
     }
 

@@ -198,7 +198,15 @@ fn write_batch(
             EngineError::from(e)
         });
         if failure.is_none() {
-            *shared.durable.lock() = clock_after;
+            let moved = {
+                let mut durable = shared.durable.lock();
+                let moved = *durable != clock_after;
+                *durable = clock_after;
+                moved
+            };
+            if moved {
+                shared.durable_moved.send_modify(|n| *n += 1);
+            }
             for op in batch.local {
                 // A full queue only delays the op until the next anti-entropy round.
                 let _ = local_ops.try_send(op);

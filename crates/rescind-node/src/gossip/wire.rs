@@ -97,3 +97,27 @@ pub fn members_from_pb(records: Vec<pb::MemberRecord>) -> Result<Vec<MemberRecor
         })
         .collect()
 }
+
+/// A version vector from a client message (a Watch request's `from`),
+/// validated; errors name `{field}[i].origin_node`.
+pub fn vector_from_pb(field: &str, entries: &[pb::ClockEntry]) -> Result<VersionVector, FieldError> {
+    if entries.len() > MAX_ENTRIES {
+        return Err(FieldError::new(field, format!("at most {MAX_ENTRIES} entries")));
+    }
+    let mut v = VersionVector::new();
+    for (i, e) in entries.iter().enumerate() {
+        limits::label(&format!("{field}[{i}].origin_node"), &e.origin_node)?;
+        let origin = OriginId::new(e.origin_node.clone(), e.incarnation);
+        if v.get(&origin) != 0 {
+            return Err(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("origin {origin} appears twice"),
+            ));
+        }
+        if e.seq == 0 {
+            return Err(FieldError::new(format!("{field}[{i}].seq"), "must be at least 1"));
+        }
+        v.raise_to(&origin, e.seq);
+    }
+    Ok(v)
+}

@@ -2,8 +2,8 @@
 //! validation: a malformed or out-of-limit item rejects the whole message
 //! before anything touches the state.
 
-use rescind_core::limits::{self, FieldError};
-use rescind_core::{Cutoff, DenyEntry, Op, PrincipalKind};
+use crate::limits::{self, FieldError};
+use crate::{Cutoff, DenyEntry, Op, PrincipalKind};
 
 /// Encode one op.
 pub fn encode_op(op: &Op) -> Vec<u8> {
@@ -65,7 +65,7 @@ pub fn decode_cutoffs(raw: &[Vec<u8>]) -> Result<Vec<(PrincipalKind, String, Cut
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use rescind_core::{OriginId, Payload};
+    use crate::{OriginId, Payload};
 
     use super::*;
 
