@@ -1,8 +1,8 @@
 //! Which ops a peer lacks, bounded by count and bytes.
 
 use rescind_core::VersionVector;
-use rescind_store::{Store, StoreError};
 
+use crate::source::{OpLog, SourceError};
 use crate::wire::encode_op;
 
 /// Bounds on one message.
@@ -46,11 +46,11 @@ pub enum Plan {
 /// Plan the ops a peer lacks. `mine` must be the *durable* version vector: an
 /// op is only ever shipped once its origin can no longer lose it.
 pub fn plan_ops(
-    store: &dyn Store,
+    log: &dyn OpLog,
     mine: &VersionVector,
     theirs: &VersionVector,
     limits: &Limits,
-) -> Result<Plan, StoreError> {
+) -> Result<Plan, SourceError> {
     let behind: Vec<_> = mine
         .iter()
         .filter(|(o, seq)| theirs.get(o) < *seq)
@@ -71,7 +71,7 @@ pub fn plan_ops(
             break;
         }
         let wanted = usize::try_from(to - from).unwrap_or(usize::MAX);
-        let found = store.ops_after(&origin, from, room.min(wanted))?;
+        let found = log.ops_after(&origin, from, room.min(wanted))?;
         let mut expected = from + 1;
         if found.first().map(|op| op.seq) != Some(expected) {
             // The log no longer holds (or never held) the next op they need.
@@ -99,38 +99,25 @@ pub fn plan_ops(
 
 #[cfg(test)]
 mod tests {
-    use rescind_core::{Op, OriginId, Payload, State};
-    use rescind_store::{MemStore, WriteBatch};
+    use rescind_core::{Op, OriginId};
 
     use super::*;
+    use crate::testing::{Log, token_op};
     use crate::wire::decode_ops;
 
-    fn op(origin: &OriginId, seq: u64) -> Op {
-        Op {
-            origin: origin.clone(),
-            seq,
-            payload: Payload::Token {
-                token_id: format!("{}-{seq}", origin.node),
-                expires_at_ms: 0,
-                revoked_at_ms: seq,
-                reason: String::new(),
-                actor: String::new(),
-            },
+    /// A log holding `ops`, and the version vector they make.
+    fn log_with(ops: &[Op]) -> (Log, VersionVector) {
+        let mut log = Log::new();
+        let mut clock = VersionVector::new();
+        for o in ops {
+            clock.observe(&o.origin, o.seq);
+            log.insert((o.origin.clone(), o.seq), o.clone());
         }
+        (log, clock)
     }
 
-    /// A store holding `ops`, and the version vector they make.
-    fn store_with(ops: &[Op]) -> (MemStore, VersionVector) {
-        let store = MemStore::new("me");
-        let mut state = State::new(0);
-        let mut batch = WriteBatch::default();
-        for o in ops {
-            let (_, effect) = state.apply_op(o, 0);
-            batch.ops.push(o.clone());
-            batch.add_effect(effect);
-        }
-        store.commit(&batch).unwrap();
-        (store, state.clock().clone())
+    fn op(origin: &OriginId, seq: u64) -> Op {
+        token_op(origin, seq, &format!("{}-{seq}", origin.node))
     }
 
     fn seqs(plan: &Plan) -> Vec<(String, u64)> {
@@ -149,10 +136,10 @@ mod tests {
         let (a, b) = (OriginId::new("a", 1), OriginId::new("b", 2));
         let mut ops: Vec<Op> = (1..=5).map(|s| op(&a, s)).collect();
         ops.extend((1..=3).map(|s| op(&b, s)));
-        let (store, mine) = store_with(&ops);
+        let (log, mine) = log_with(&ops);
         let mut theirs = VersionVector::new();
         theirs.raise_to(&a, 3);
-        let plan = plan_ops(&store, &mine, &theirs, &Limits::default()).unwrap();
+        let plan = plan_ops(&log, &mine, &theirs, &Limits::default()).unwrap();
         assert_eq!(
             seqs(&plan),
             vec![
@@ -165,7 +152,7 @@ mod tests {
         );
         assert!(matches!(plan, Plan::Ops { more: false, .. }));
         assert_eq!(
-            plan_ops(&store, &mine, &mine, &Limits::default()).unwrap(),
+            plan_ops(&log, &mine, &mine, &Limits::default()).unwrap(),
             Plan::UpToDate
         );
         // A peer ahead of us gets nothing (it pushes to us instead).
@@ -173,7 +160,7 @@ mod tests {
         ahead.raise_to(&a, 50);
         ahead.raise_to(&b, 50);
         assert_eq!(
-            plan_ops(&store, &mine, &ahead, &Limits::default()).unwrap(),
+            plan_ops(&log, &mine, &ahead, &Limits::default()).unwrap(),
             Plan::UpToDate
         );
     }
@@ -182,24 +169,24 @@ mod tests {
     fn limits_cut_the_list_and_say_more() {
         let a = OriginId::new("a", 1);
         let ops: Vec<Op> = (1..=10).map(|s| op(&a, s)).collect();
-        let (store, mine) = store_with(&ops);
+        let (log, mine) = log_with(&ops);
         let few = Limits {
             max_ops: 4,
             ..Limits::default()
         };
-        let plan = plan_ops(&store, &mine, &VersionVector::new(), &few).unwrap();
+        let plan = plan_ops(&log, &mine, &VersionVector::new(), &few).unwrap();
         assert_eq!(seqs(&plan).len(), 4);
         assert!(matches!(plan, Plan::Ops { more: true, .. }));
         let tiny = Limits {
             max_bytes: 1,
             ..Limits::default()
         };
-        let plan = plan_ops(&store, &mine, &VersionVector::new(), &tiny).unwrap();
+        let plan = plan_ops(&log, &mine, &VersionVector::new(), &tiny).unwrap();
         assert_eq!(seqs(&plan).len(), 1, "one op always goes, whatever its size");
         // Only up to our (durable) clock, never beyond.
         let mut durable = VersionVector::new();
         durable.raise_to(&a, 6);
-        let plan = plan_ops(&store, &durable, &VersionVector::new(), &Limits::default()).unwrap();
+        let plan = plan_ops(&log, &durable, &VersionVector::new(), &Limits::default()).unwrap();
         assert_eq!(seqs(&plan).last(), Some(&("a".into(), 6)));
     }
 
@@ -208,18 +195,18 @@ mod tests {
         let a = OriginId::new("a", 1);
         // The log holds 6..=8 only (as after catching up from a snapshot).
         let ops: Vec<Op> = (6..=8).map(|s| op(&a, s)).collect();
-        let (store, _) = store_with(&ops);
+        let (log, _) = log_with(&ops);
         let mut mine = VersionVector::new();
         mine.raise_to(&a, 8);
         let mut theirs = VersionVector::new();
         theirs.raise_to(&a, 2);
         assert_eq!(
-            plan_ops(&store, &mine, &theirs, &Limits::default()).unwrap(),
+            plan_ops(&log, &mine, &theirs, &Limits::default()).unwrap(),
             Plan::Snapshot
         );
         theirs.raise_to(&a, 5);
         assert_eq!(
-            seqs(&plan_ops(&store, &mine, &theirs, &Limits::default()).unwrap()).len(),
+            seqs(&plan_ops(&log, &mine, &theirs, &Limits::default()).unwrap()).len(),
             3
         );
         let eager = Limits {
@@ -227,8 +214,23 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(
-            plan_ops(&store, &mine, &VersionVector::new(), &eager).unwrap(),
+            plan_ops(&log, &mine, &VersionVector::new(), &eager).unwrap(),
             Plan::Snapshot
         );
+    }
+
+    #[test]
+    fn a_failing_log_is_an_error() {
+        struct Broken;
+        impl OpLog for Broken {
+            fn ops_after(&self, _: &OriginId, _: u64, _: usize) -> Result<Vec<Op>, SourceError> {
+                Err(SourceError("disk on fire".into()))
+            }
+        }
+        let a = OriginId::new("a", 1);
+        let mut mine = VersionVector::new();
+        mine.raise_to(&a, 1);
+        let err = plan_ops(&Broken, &mine, &VersionVector::new(), &Limits::default()).unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
     }
 }

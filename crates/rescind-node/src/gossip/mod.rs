@@ -1,10 +1,16 @@
 //! Replication: the node's side of the gossip protocol.
 //!
-//! The protocol decisions live in `rescind-gossip` (no I/O); this module
-//! carries them over gRPC:
+//! The protocol itself lives in `rescind-gossip` as synchronous functions
+//! with no I/O (`round`: request, answer, receive, adopt, push back, relay;
+//! `snapshot`: paging and pulling; see its `ALGORITHM.md`). This module is
+//! the transport: it converts protobuf ↔ the core's messages, runs the
+//! core's reads on the store thread, applies what the core hands back
+//! through the [`Engine`] (whose writer makes it durable), and makes the
+//! gRPC calls.
 //! - [`service`]: the `Peers` service a node answers;
 //! - [`client`]: channels to peers, with the cluster key;
 //! - [`rounds`]: an anti-entropy round, a snapshot pull, the eager pusher;
+//! - [`source`]: the store as the core's `OpLog` and `SnapshotSource`;
 //! - [`wire`]: protobuf ↔ gossip types, validated.
 //!
 //! [`Gossip::spawn`] starts the anti-entropy loop and the pusher as tracked
@@ -13,6 +19,7 @@
 pub mod client;
 pub mod rounds;
 pub mod service;
+pub mod source;
 pub mod wire;
 
 use std::sync::Arc;

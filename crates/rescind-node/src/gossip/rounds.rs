@@ -1,15 +1,20 @@
 //! One anti-entropy round, a snapshot pull, and the eager pusher.
+//!
+//! A thin transport over `rescind_gossip::round` and
+//! `rescind_gossip::snapshot`: the core says what to send and what to apply,
+//! this module makes the calls and applies through the engine.
 
 use std::sync::Arc;
 
-use rescind_gossip::wire::{decode_cutoffs, decode_deny, decode_ops, encode_op};
-use rescind_gossip::{Limits, Plan, plan_ops};
+use rescind_gossip::wire::encode_op;
+use rescind_gossip::{Limits, Pull, Push, round};
 use rescind_proto::v1 as pb;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::client::{PeerChannels, PeerClient};
+use super::source::StoreSource;
 use super::wire;
 use crate::engine::Engine;
 
@@ -60,58 +65,37 @@ pub async fn anti_entropy(
         .client(addr)
         .ok_or_else(|| RoundError::Dial(addr.to_owned()))?;
     let sent_at = engine.mono_ms();
-    let records = engine.with_cluster(|c| c.records());
-    let request = pb::ExchangeRequest {
-        from: Some(me_pb(engine)),
-        clock: wire::clock_to_pb(&engine.durable_clock()),
-        members: wire::members_to_pb(&records),
-    };
+    let durable = engine.durable_clock();
+    let request = engine.with_cluster(|c| round::request(c, &durable));
     engine.count_sent(0);
-    let resp = client.exchange(request).await?.into_inner();
-    let from = wire::node_from_pb("from", resp.from)?;
-    let theirs = wire::clock_from_pb(&resp.clock)?;
-    let members = wire::members_from_pb(resp.members)?;
-    let ops = decode_ops(&resp.ops)?;
+    let resp = client
+        .exchange(wire::exchange_to_pb(&request))
+        .await?
+        .into_inner();
+    let answer = wire::answer_from_pb(resp)?;
     let now = engine.mono_ms();
-    engine.with_cluster(|c| {
-        c.contact(Some(addr), &from, now);
-        c.learn(&members);
-    });
+    let received = engine.with_cluster(|c| round::receive(c, addr, &answer, now))?;
     let mut stats = RoundStats::default();
-    if !ops.is_empty() {
-        stats.pulled = engine.apply_remote(ops).await?;
+    if !received.ops.is_empty() {
+        stats.pulled = engine.apply_remote(received.ops).await?;
     }
-    if resp.snapshot_needed {
+    if received.snapshot_needed {
         pull_snapshot(engine, &mut client).await?;
         stats.snapshot = true;
     }
-    // Adopt the peer's freshness for every node whose ops we now hold as far
-    // as the peer's version vector does.
     let held = engine.memory_clock();
-    let ages: Vec<(String, u64)> = resp.freshness.into_iter().map(|f| (f.node, f.age_ms)).collect();
-    engine.with_cluster(|c| {
-        c.adopt_freshness(sent_at, &ages, |name| {
-            theirs
-                .iter()
-                .filter(|(o, _)| o.node == name)
-                .all(|(o, seq)| held.get(o) >= seq)
-        })
-    });
+    engine.with_cluster(|c| round::adopt(c, sent_at, &answer, &held));
     // The push half: what the peer lacks (it pulls a snapshot itself if needed).
-    let (mine, limits) = (engine.durable_clock(), *limits);
-    let plan = engine
-        .store_read(move |store| plan_ops(store, &mine, &theirs, &limits))
+    let (mine, theirs, limits) = (engine.durable_clock(), answer.clock, *limits);
+    let ops = engine
+        .store_read(move |store| round::push_back(&StoreSource(store), &mine, &theirs, &limits))
         .await?
         .map_err(|e| RoundError::Store(e.to_string()))?;
-    if let Plan::Ops { ops, .. } = plan {
+    if let Some(ops) = ops {
         stats.pushed = ops.len();
         engine.count_sent(ops.iter().map(Vec::len).sum());
-        client
-            .push(pb::PushRequest {
-                from: Some(me_pb(engine)),
-                ops,
-            })
-            .await?;
+        let from = engine.with_cluster(|c| c.me().clone());
+        client.push(wire::push_to_pb(Push { from, ops })).await?;
     }
     Ok(stats)
 }
@@ -129,29 +113,24 @@ pub async fn pull_snapshot(engine: &Engine, client: &mut PeerClient) -> Result<(
 }
 
 async fn pull_pages(engine: &Engine, client: &mut PeerClient) -> Result<(), RoundError> {
-    let mut cursor = Vec::new();
-    let mut covered = None;
+    let mut pull = Pull::new();
     for _ in 0..MAX_SNAPSHOT_PAGES {
         engine.count_sent(0);
         let page = client
             .snapshot(pb::SnapshotRequest {
                 from: Some(me_pb(engine)),
-                cursor: cursor.clone(),
+                cursor: pull.cursor().to_vec(),
             })
             .await?
             .into_inner();
-        if covered.is_none() {
-            covered = Some(wire::clock_pairs(&wire::clock_from_pb(&page.clock)?));
-        }
-        let deny = decode_deny(&page.deny)?;
-        let cutoffs = decode_cutoffs(&page.cutoffs)?;
-        let clock = if page.done { covered.take() } else { None };
-        engine.merge_snapshot(deny, cutoffs, clock).await?;
-        if page.done {
+        let page = wire::page_from_pb(page, pull.is_first())?;
+        let merge = pull.receive(&page)?;
+        let clock = merge.clock.as_ref().map(wire::clock_pairs);
+        engine.merge_snapshot(merge.deny, merge.cutoffs, clock).await?;
+        if merge.done {
             tracing::info!("snapshot merged");
             return Ok(());
         }
-        cursor = page.next_cursor;
     }
     Err(RoundError::Store("snapshot had too many pages".into()))
 }

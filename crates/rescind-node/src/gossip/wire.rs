@@ -3,7 +3,7 @@
 
 use rescind_core::limits::{self, FieldError};
 use rescind_core::{OriginId, VersionVector};
-use rescind_gossip::{MemberRecord, NodeInfo};
+use rescind_gossip::{Exchange, ExchangeAnswer, MemberRecord, NodeInfo, Push, SnapshotPage};
 use rescind_proto::v1 as pb;
 
 /// Most members or clock entries accepted in one message.
@@ -96,6 +96,97 @@ pub fn members_from_pb(records: Vec<pb::MemberRecord>) -> Result<Vec<MemberRecor
             })
         })
         .collect()
+}
+
+/// A round's request for the wire.
+pub fn exchange_to_pb(x: &Exchange) -> pb::ExchangeRequest {
+    pb::ExchangeRequest {
+        from: Some(node_to_pb(&x.from)),
+        clock: clock_to_pb(&x.clock),
+        members: members_to_pb(&x.members),
+    }
+}
+
+/// A caller's request, validated (its `from`, then `clock`, then `members`).
+pub fn exchange_from_pb(r: pb::ExchangeRequest) -> Result<Exchange, FieldError> {
+    Ok(Exchange {
+        from: node_from_pb("from", r.from)?,
+        clock: clock_from_pb(&r.clock)?,
+        members: members_from_pb(r.members)?,
+    })
+}
+
+/// An answer for the wire.
+pub fn answer_to_pb(a: ExchangeAnswer) -> pb::ExchangeResponse {
+    pb::ExchangeResponse {
+        from: Some(node_to_pb(&a.from)),
+        clock: clock_to_pb(&a.clock),
+        ops: a.ops,
+        more: a.more,
+        snapshot_needed: a.snapshot_needed,
+        freshness: a
+            .freshness
+            .into_iter()
+            .map(|(node, age_ms)| pb::FreshnessAge { node, age_ms })
+            .collect(),
+        members: members_to_pb(&a.members),
+    }
+}
+
+/// A peer's answer, validated (its ops are validated by the core's `receive`).
+pub fn answer_from_pb(r: pb::ExchangeResponse) -> Result<ExchangeAnswer, FieldError> {
+    Ok(ExchangeAnswer {
+        from: node_from_pb("from", r.from)?,
+        clock: clock_from_pb(&r.clock)?,
+        members: members_from_pb(r.members)?,
+        ops: r.ops,
+        more: r.more,
+        snapshot_needed: r.snapshot_needed,
+        freshness: r.freshness.into_iter().map(|f| (f.node, f.age_ms)).collect(),
+    })
+}
+
+/// A push for the wire.
+pub fn push_to_pb(p: Push) -> pb::PushRequest {
+    pb::PushRequest {
+        from: Some(node_to_pb(&p.from)),
+        ops: p.ops,
+    }
+}
+
+/// A peer's push, its sender validated (its ops by the core's `on_push`).
+pub fn push_from_pb(r: pb::PushRequest) -> Result<Push, FieldError> {
+    Ok(Push {
+        from: node_from_pb("from", r.from)?,
+        ops: r.ops,
+    })
+}
+
+/// A snapshot page for the wire (no `covered`: an empty clock).
+pub fn page_to_pb(p: SnapshotPage) -> pb::SnapshotPage {
+    pb::SnapshotPage {
+        clock: p.covered.as_ref().map(clock_to_pb).unwrap_or_default(),
+        deny: p.deny,
+        cutoffs: p.cutoffs,
+        next_cursor: p.next_cursor,
+        done: p.done,
+    }
+}
+
+/// A peer's snapshot page; its clock is read (and validated) on the `first`
+/// page only, its entries are validated by the core's `Pull`.
+pub fn page_from_pb(p: pb::SnapshotPage, first: bool) -> Result<SnapshotPage, FieldError> {
+    Ok(SnapshotPage {
+        covered: if first {
+            Some(clock_from_pb(&p.clock)?)
+        } else {
+            None
+        },
+        deny: p.deny,
+        cutoffs: p.cutoffs,
+        next_cursor: p.next_cursor,
+        done: p.done,
+    })
 }
 
 /// A version vector from a client message (a Watch request's `from`),
