@@ -19,14 +19,19 @@ fn replica_check(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("replica.ckpt");
     rescind_client::replica::checkpoint::save(&path, &state_with(n), "bench").unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     // The upstream is unreachable: the replica serves from its checkpoint.
     let mut config = ReplicaConfig::new(ClientConfig::new(["127.0.0.1:1"]));
     config.checkpoint = Some(path);
     let replica = runtime.block_on(Replica::start(config)).unwrap();
     assert_eq!(replica.status().deny_entries, n);
     // Back to back in one string, read in order: the harness adds no cache misses.
-    let hits: String = (0..QUERIES as u64).map(|i| uuid_like(0, (i * 7919) % n)).collect();
+    let hits: String = (0..QUERIES as u64)
+        .map(|i| uuid_like(0, (i * 7919) % n))
+        .collect();
     let misses: String = (0..QUERIES as u64).map(|i| uuid_like(1, i)).collect();
     let mut group = c.benchmark_group("replica_check");
     group.throughput(Throughput::Elements(1));

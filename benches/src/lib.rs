@@ -9,6 +9,9 @@
 //! - [`load`]: closed-loop load against a node (the `rescind-bench` binary).
 //! - [`conn`]: the load generator's lean HTTP/2 connection.
 //! - [`fill`]: write N revocations straight into a data dir (restart and memory at 10M).
+//! - [`watch`]: Watch propagation, idle streams, and an in-process replica's cost.
+//! - `benches/replica.rs`: `Replica::check` in process at 1M entries.
+//! - `edge.sh`: edges and Watch: edge Check against node Check, propagation to 100 streams, replica memory.
 //! - `benches/check.rs`: the in-memory check, hit and miss, at 1M and 10M entries, and 256 back to back.
 //! - `restart-memory.sh`: restart time and memory per id at 10M.
 //! - `compare-redis.sh`: Rescind against a Redis deny list, side by side.
@@ -16,6 +19,7 @@
 pub mod conn;
 pub mod fill;
 pub mod load;
+pub mod watch;
 
 use rescind_core::{DenyEntry, OriginId, State};
 

@@ -67,7 +67,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn new(what: String, h: &Histogram<u64>, ops: u64, errors: u64, seconds: f64) -> Self {
+    /// A summary of `ops` operations timed in `h` over `seconds`.
+    pub fn new(what: String, h: &Histogram<u64>, ops: u64, errors: u64, seconds: f64) -> Self {
         Self {
             what,
             ops,
@@ -98,7 +99,8 @@ impl Summary {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+/// A histogram of µs from 1 µs to 60 s.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 

@@ -68,7 +68,8 @@ fn now_ms() -> u64 {
 
 /// One host per edge replica.
 pub(crate) fn spawn_replicas(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64, world: Arc<World>) {
-    let check_every = (s.workload.checks_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / s.workload.checks_per_sec));
+    let check_every =
+        (s.workload.checks_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / s.workload.checks_per_sec));
     let (start, end) = (s.workload.start, s.workload.start + s.duration);
     for ((host, region), spec) in s.edge_hosts().into_iter().zip(&s.edges) {
         let endpoints: Vec<String> = spec.upstream.iter().map(|n| format!("{n}:{PORT}")).collect();
@@ -80,7 +81,8 @@ pub(crate) fn spawn_replicas(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64
                 net::channel(addr, Duration::from_secs(2))
                     .ok_or_else(|| ClientError::Config(format!("cannot dial {addr}")))
             });
-            let mut config = ReplicaConfig::new(ClientConfig::new(endpoints).region(region).connector(connector));
+            let mut config =
+                ReplicaConfig::new(ClientConfig::new(endpoints).region(region).connector(connector));
             config.wall_clock = Some(Arc::new(|| EPOCH_MS + now_ms()));
             let started_ms = now_ms();
             let replica = Arc::new(Replica::start(config).await?);
@@ -101,7 +103,9 @@ pub(crate) fn spawn_replicas(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64
                         (!log.acked.is_empty() && rng.random_bool(0.8))
                             .then(|| log.acked[rng.random_range(0..log.acked.len())].id.clone())
                     };
-                    let id = revoked.clone().unwrap_or_else(|| format!("never-{}", rng.random::<u32>()));
+                    let id = revoked
+                        .clone()
+                        .unwrap_or_else(|| format!("never-{}", rng.random::<u32>()));
                     let held = replica.check(&CheckQuery::token(&id)).decision.revoked();
                     let mut log = world.edge_log.lock();
                     log.checks += 1;
@@ -131,12 +135,21 @@ pub struct EdgeObserver {
 
 impl EdgeObserver {
     /// One sample at `now_ms` of every replica in `hosts`.
-    pub fn sample(&mut self, now_ms: u64, hosts: &[(String, String)], running: &BTreeMap<String, RunningReplica>, log: &[Acked]) {
+    pub fn sample(
+        &mut self,
+        now_ms: u64,
+        hosts: &[(String, String)],
+        running: &BTreeMap<String, RunningReplica>,
+        log: &[Acked],
+    ) {
         if hosts.is_empty() {
             return;
         }
         for (host, _) in hosts {
-            self.missing.entry(host.clone()).or_default().extend(self.seen..log.len());
+            self.missing
+                .entry(host.clone())
+                .or_default()
+                .extend(self.seen..log.len());
         }
         for i in self.seen..log.len() {
             self.enforced_ms.push(None);
@@ -162,7 +175,12 @@ impl EdgeObserver {
             }
         }
         let lacking = self.lacking(hosts);
-        let done: Vec<usize> = self.unenforced.iter().copied().filter(|i| !lacking.contains(i)).collect();
+        let done: Vec<usize> = self
+            .unenforced
+            .iter()
+            .copied()
+            .filter(|i| !lacking.contains(i))
+            .collect();
         for i in done {
             self.enforced_ms[i] = Some(now_ms);
             self.unenforced.remove(&i);

@@ -70,6 +70,24 @@ fn seeds(spec: &str) -> anyhow::Result<std::ops::RangeInclusive<u64>> {
 fn summary(s: &Scenario, r: &Report) -> String {
     let p = &r.time_to_enforce_ms;
     let problems = verdict(s, r);
+    let edges = match &r.edges {
+        None => String::new(),
+        Some(e) => format!(
+            "edges            {} replicas: enforce p50 {} ms, p99 {} ms, max {} ms; {} stale accepts of {} checks\n\
+             edge staleness   max reported {} ms, max true lag {} ms, {} violations; {} Watch streams, {} missing\n",
+            e.replicas,
+            e.time_to_enforce_ms.p50,
+            e.time_to_enforce_ms.p99,
+            e.time_to_enforce_ms.max,
+            e.stale_accepts,
+            e.checks,
+            e.max_reported_staleness_ms,
+            e.max_true_lag_ms,
+            e.staleness_violations,
+            e.streams,
+            e.lost_revocations,
+        ),
+    };
     format!(
         "scenario         {} (seed {})\n\
          revocations      {} acknowledged, {} checks, {} request errors\n\
@@ -78,7 +96,7 @@ fn summary(s: &Scenario, r: &Report) -> String {
          after heals      {:?} ms to converge\n\
          staleness        max reported {} ms, max true lag {} ms, {} violations\n\
          gossip           {} messages, {} bytes, {} duplicate deliveries\n\
-         lost             {}\n\
+         {}lost             {}\n\
          verdict          {}",
         r.scenario,
         r.seed,
@@ -97,6 +115,7 @@ fn summary(s: &Scenario, r: &Report) -> String {
         r.messages,
         r.bytes,
         r.duplicate_deliveries,
+        edges,
         r.lost_revocations,
         if problems.is_empty() {
             "healthy".to_string()
@@ -181,6 +200,21 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
         failed.len()
     );
     println!("{:<34} {:>10} {:>10}", "metric", "median", "worst");
+    let edge = |f: fn(&rescind_sim::edges::EdgeReport) -> u64| -> Vec<u64> {
+        all.iter().filter_map(|r| r.1.edges.as_ref().map(f)).collect()
+    };
+    let edge_rows: [(&str, Vec<u64>); 4] = [
+        (
+            "edge time to enforce p50 (ms)",
+            edge(|e| e.time_to_enforce_ms.p50),
+        ),
+        (
+            "edge time to enforce p99 (ms)",
+            edge(|e| e.time_to_enforce_ms.p99),
+        ),
+        ("edge stale accepts", edge(|e| e.stale_accepts)),
+        ("edge staleness violations", edge(|e| e.staleness_violations)),
+    ];
     let rows: [(&str, Vec<u64>); 6] = [
         (
             "time to enforce p50 (ms)",
@@ -212,7 +246,8 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
             all.iter().map(|r| r.1.staleness_violations).collect(),
         ),
     ];
-    for (name, values) in rows {
+    let edge_rows = edge_rows.into_iter().filter(|(_, v)| !v.is_empty());
+    for (name, values) in rows.into_iter().chain(edge_rows) {
         let worst = values.iter().copied().max().unwrap_or(0);
         println!("{name:<34} {:>10} {:>10}", median(values), worst);
     }

@@ -29,7 +29,10 @@ pub fn verdict(s: &Scenario, r: &Report) -> Vec<String> {
     }
     if let Some(e) = &r.edges {
         if e.lost_revocations > 0 {
-            problems.push(format!("{} acknowledged revocations missing at an edge replica", e.lost_revocations));
+            problems.push(format!(
+                "{} acknowledged revocations missing at an edge replica",
+                e.lost_revocations
+            ));
         }
         if e.staleness_violations > 0 {
             problems.push(format!(

@@ -47,8 +47,16 @@ fn edge_failover() {
     for r in sweep_seeds("edge-failover", EDGE_SEEDS) {
         let e = r.edges.expect("an edge report");
         assert_eq!(e.replicas, 2);
-        assert!(e.streams > e.replicas, "seed {}: no edge resumed after its upstream crashed: {e:?}", r.seed);
-        assert!(e.checks > 0 && e.time_to_enforce_ms.count > 0, "seed {}: {e:?}", r.seed);
+        assert!(
+            e.streams > e.replicas,
+            "seed {}: no edge resumed after its upstream crashed: {e:?}",
+            r.seed
+        );
+        assert!(
+            e.checks > 0 && e.time_to_enforce_ms.count > 0,
+            "seed {}: {e:?}",
+            r.seed
+        );
     }
 }
 
@@ -56,8 +64,16 @@ fn edge_failover() {
 fn edge_partition_heal() {
     for r in sweep_seeds("edge-partition-heal", EDGE_SEEDS) {
         let e = r.edges.expect("an edge report");
-        assert!(e.max_true_lag_ms >= 1000, "seed {}: the cut-off edge never lagged: {e:?}", r.seed);
-        assert!(e.max_reported_staleness_ms >= e.max_true_lag_ms, "seed {}: {e:?}", r.seed);
+        assert!(
+            e.max_true_lag_ms >= 1000,
+            "seed {}: the cut-off edge never lagged: {e:?}",
+            r.seed
+        );
+        assert!(
+            e.max_reported_staleness_ms >= e.max_true_lag_ms,
+            "seed {}: {e:?}",
+            r.seed
+        );
     }
 }
 
@@ -70,8 +86,16 @@ fn the_checker_fails_an_edge_that_under_reports_or_misses_revocations() {
     e.staleness_violations = 1;
     e.lost_revocations = 2;
     let problems = verdict(&s, &r);
-    assert!(problems.iter().any(|p| p.contains("edge replica reported a staleness below")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("missing at an edge replica")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("edge replica reported a staleness below")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("missing at an edge replica")),
+        "{problems:?}"
+    );
 }
 
 #[test]

@@ -16,7 +16,10 @@ async fn checks_survive_the_nearest_node_and_policies_decide_when_all_are_down()
         .await
         .unwrap();
     assert!(
-        client.endpoints().iter().all(|e| e.rtt.is_some() && e.node_id.is_some()),
+        client
+            .endpoints()
+            .iter()
+            .all(|e| e.rtt.is_some() && e.node_id.is_some()),
         "every endpoint was probed: {:?}",
         client.endpoints()
     );
@@ -35,14 +38,23 @@ async fn checks_survive_the_nearest_node_and_policies_decide_when_all_are_down()
         if i == 50 {
             cluster.nodes[nearest_idx].kill9();
         }
-        let c = client.check(&Query::token("leaked")).await.expect("checks keep succeeding");
+        let c = client
+            .check(&Query::token("leaked"))
+            .await
+            .expect("checks keep succeeding");
         assert!(c.revoked(), "answer {i} said allowed: {c:?}");
         assert!(!c.node_id.is_empty() && !c.endpoint.is_empty());
         answered_by.push((i, c.node_id, c.endpoint));
     }
-    assert!(answered_by[..50].iter().all(|(_, n, _)| n.starts_with(&format!("{nearest_name}#"))));
     assert!(
-        answered_by[50..].iter().all(|(_, n, e)| !n.starts_with(&format!("{nearest_name}#")) && *e != nearest),
+        answered_by[..50]
+            .iter()
+            .all(|(_, n, _)| n.starts_with(&format!("{nearest_name}#")))
+    );
+    assert!(
+        answered_by[50..]
+            .iter()
+            .all(|(_, n, e)| !n.starts_with(&format!("{nearest_name}#")) && *e != nearest),
         "checks after the kill were answered by the dead node?"
     );
     // Every endpoint down: Closed denies, Open allows, both say why, within the deadline.
@@ -60,7 +72,11 @@ async fn checks_survive_the_nearest_node_and_policies_decide_when_all_are_down()
         .expect("Closed decided within the deadline");
     assert!(!v.allow);
     assert!(matches!(v.why, Why::Unreachable(_)), "{:?}", v.why);
-    assert!(v.why.to_string().contains("no rescind node answered"), "{}", v.why);
+    assert!(
+        v.why.to_string().contains("no rescind node answered"),
+        "{}",
+        v.why
+    );
     let v = tokio::time::timeout(bound, client.decide(&Query::token("anything"), FailPolicy::Open))
         .await
         .expect("Open decided within the deadline");

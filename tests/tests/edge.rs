@@ -44,23 +44,34 @@ async fn an_edge_and_a_replica_hold_the_clusters_digest_after_3000_revokes() {
     revoke_many(&cluster, "t", 3000).await;
     let want = cluster.converged(Duration::from_secs(30)).await;
     assert_eq!(want.deny_entries, 3000);
-    let edge_status = eventually("the edge to hold the cluster's digest", Duration::from_secs(10), || async {
-        let s = edge.status().await;
-        (s.digest == want.digest).then_some(s)
-    })
+    let edge_status = eventually(
+        "the edge to hold the cluster's digest",
+        Duration::from_secs(10),
+        || async {
+            let s = edge.status().await;
+            (s.digest == want.digest).then_some(s)
+        },
+    )
     .await;
     assert_eq!(edge_status.deny_entries, 3000);
-    assert!(!edge_status.upstream.is_empty(), "the edge's Status names its upstream");
-    eventually("the replica to hold the cluster's digest", Duration::from_secs(10), || async {
-        (replica.status().digest.to_string() == want.digest).then_some(())
-    })
+    assert!(
+        !edge_status.upstream.is_empty(),
+        "the edge's Status names its upstream"
+    );
+    eventually(
+        "the replica to hold the cluster's digest",
+        Duration::from_secs(10),
+        || async { (replica.status().digest.to_string() == want.digest).then_some(()) },
+    )
     .await;
     // Its answers come from memory, and know their staleness.
     let a = replica.check(&rescind_core::CheckQuery::token("t-2999"));
     assert!(a.decision.revoked());
-    eventually("the replica to know its staleness", Duration::from_secs(10), || async {
-        replica.staleness()
-    })
+    eventually(
+        "the replica to know its staleness",
+        Duration::from_secs(10),
+        || async { replica.staleness() },
+    )
     .await;
     let mut edge_client = edge.client().await;
     let r = edge_client
@@ -97,7 +108,10 @@ async fn an_edge_and_a_replica_hold_the_clusters_digest_after_3000_revokes() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unimplemented);
-    assert!(refused.message().contains("send revocations to a node"), "{refused:?}");
+    assert!(
+        refused.message().contains("send revocations to a node"),
+        "{refused:?}"
+    );
 }
 
 /// Which node (index) an upstream string `name#inc at addr` names.
@@ -120,9 +134,11 @@ async fn an_edge_resumes_on_another_node_when_its_node_is_killed() {
     cluster.nodes[first].kill9();
     let killed_addr = cluster.nodes[first].addr;
     // Within 2 s it follows another node.
-    let next = eventually("the edge to follow another node", Duration::from_secs(2), || async {
-        followed(&cluster, &edge.status().await.upstream).filter(|i| *i != first)
-    })
+    let next = eventually(
+        "the edge to follow another node",
+        Duration::from_secs(2),
+        || async { followed(&cluster, &edge.status().await.upstream).filter(|i| *i != first) },
+    )
     .await;
     assert_ne!(cluster.nodes[next].addr, killed_addr);
     // Revocations made meanwhile on the survivors reach it, nothing missed.
@@ -146,9 +162,11 @@ async fn an_edge_resumes_on_another_node_when_its_node_is_killed() {
     })
     .await;
     assert_eq!(want.deny_entries, 500);
-    eventually("the edge to hold the survivors' digest", Duration::from_secs(10), || async {
-        (edge.status().await.digest == want.digest).then_some(())
-    })
+    eventually(
+        "the edge to hold the survivors' digest",
+        Duration::from_secs(10),
+        || async { (edge.status().await.digest == want.digest).then_some(()) },
+    )
     .await;
 }
 
@@ -175,7 +193,11 @@ async fn a_watch_subscriber_that_stops_reading_is_cut_off() {
         .await
         .unwrap();
     let mut stalled = pb::revocations_client::RevocationsClient::new(channel);
-    let stream = stalled.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
+    let stream = stalled
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let pid = node.pid();
     let rss_before = rss_kib(pid);
     // 200 revokes/s for 10 s, with long ids so the stream's windows fill.
@@ -188,7 +210,10 @@ async fn a_watch_subscriber_that_stops_reading_is_cut_off() {
         tick.tick().await;
         let started = std::time::Instant::now();
         let req = with_bearer(revoke_token(&format!("{pad}-{i}")), &token);
-        writer.revoke(req).await.expect("revokes go on while a subscriber stalls");
+        writer
+            .revoke(req)
+            .await
+            .expect("revokes go on while a subscriber stalls");
         acks.push(started.elapsed());
     }
     let status = node.status().await;
@@ -272,9 +297,11 @@ async fn watch_refuses_bad_vectors_other_clusters_and_too_many_watchers() {
     let mut config = ReplicaConfig::new(ClientConfig::new([node.addr.to_string()]));
     config.cluster_id = Some("key-0000000000000000".into());
     let replica = Replica::start(config).await.unwrap();
-    let why = eventually("the replica to refuse the node", Duration::from_secs(10), || async {
-        replica.status().last_error
-    })
+    let why = eventually(
+        "the replica to refuse the node",
+        Duration::from_secs(10),
+        || async { replica.status().last_error },
+    )
     .await;
     assert!(why.contains("belongs to cluster"), "{why}");
     assert!(replica.status().upstream.is_none());

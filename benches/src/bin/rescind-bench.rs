@@ -122,6 +122,42 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         cache_mb: u64,
     },
+    /// Watch streams: time from a revoke's ack to its arrival on each of
+    /// --streams subscribers; with --rate 0, hold idle streams for --hold.
+    Watch {
+        /// Node address.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        addr: String,
+        /// Subscribers.
+        #[arg(long, default_value_t = 100)]
+        streams: usize,
+        /// TCP connections the streams and revokes share.
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        /// Revocations per second (0: none; hold idle streams instead).
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Revocations to time.
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        /// With --rate 0: how long to hold the streams open.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        hold: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Follow a node with an in-process Replica until it holds the node's
+    /// digest, and report the replica's memory.
+    Replica {
+        /// Node address.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        addr: String,
+        /// Give up after this long.
+        #[arg(long, default_value = "600s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print the ids `check --preload N` revokes, one per line (to load the
     /// same set into another system, e.g. a Redis set).
     Ids {
@@ -201,6 +237,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tokio::task::spawn_blocking(move || rescind_benches::fill::fill(&data_dir, count, cache_mb))
                 .await?
+        }
+        Command::Watch {
+            addr,
+            streams,
+            connections,
+            rate,
+            count,
+            hold,
+            common,
+        } => {
+            if streams == 0 || streams > 10_000 || count == 0 || count > 1_000_000 || rate < 0.0 {
+                return Err(anyhow!(
+                    "--streams must be 1..=10000, --count 1..=1000000, --rate >= 0"
+                ));
+            }
+            let clients = load::connect(&addr, connections).await?;
+            if rate == 0.0 {
+                return rescind_benches::watch::hold(&clients, streams, hold).await;
+            }
+            let s =
+                rescind_benches::watch::propagation(&clients, &common.token()?, streams, rate, count).await?;
+            print(&common, &s)
+        }
+        Command::Replica {
+            addr,
+            timeout,
+            common,
+        } => {
+            let cost = rescind_benches::watch::replica(&addr, common.token.clone(), timeout).await?;
+            println!("{}", serde_json::to_string(&cost)?);
+            Ok(())
         }
         Command::Ids { count } => {
             use std::io::Write;

@@ -123,4 +123,3 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

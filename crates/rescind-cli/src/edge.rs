@@ -27,7 +27,12 @@ pub struct EdgeArgs {
     /// An upstream node to follow, host:port (repeatable; the env twin takes
     /// a comma-separated list). The nearest healthy one is followed; on its
     /// loss the edge resumes on another.
-    #[arg(long = "upstream", env = "RESCIND_UPSTREAMS", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "upstream",
+        env = "RESCIND_UPSTREAMS",
+        value_delimiter = ',',
+        required = true
+    )]
     upstreams: Vec<String>,
     /// This edge's region: upstreams in it are preferred.
     #[arg(long, env = "RESCIND_REGION")]
@@ -78,7 +83,11 @@ fn edges_do_not(what: &str) -> Status {
 }
 
 impl EdgeService {
-    async fn wait(&self, token: &rescind_core::ConsistencyToken, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+    async fn wait(
+        &self,
+        token: &rescind_core::ConsistencyToken,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(), Status> {
         let bound = rescind_node::service::grpc_timeout(metadata).map_or(self.max_consistency_wait, |t| {
             t.saturating_sub(t / 10).min(self.max_consistency_wait)
         });
@@ -104,7 +113,11 @@ impl Revocations for EdgeService {
             self.wait(token, request.metadata()).await?;
         }
         let a = self.replica.check(&valid.query);
-        Ok(Response::new(convert::decision(a.decision, &self.node_id, staleness_ms(a.staleness))))
+        Ok(Response::new(convert::decision(
+            a.decision,
+            &self.node_id,
+            staleness_ms(a.staleness),
+        )))
     }
 
     async fn check_batch(
@@ -136,7 +149,10 @@ impl Revocations for EdgeService {
         Err(edges_do_not("revocations"))
     }
 
-    async fn status(&self, request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
         self.auth.require_reader(request.metadata())?;
         let s = self.replica.status();
         let clock: Vec<pb::ClockEntry> = s
@@ -165,6 +181,7 @@ impl Revocations for EdgeService {
                 .collect(),
             staleness_ms: staleness_ms(s.staleness),
             expired_pruned: s.expired_pruned,
+            deny_bytes: self.replica.deny_bytes() as u64,
             clock,
             cluster_id: s.cluster_id.unwrap_or_default(),
             upstream: match (s.upstream_node, s.upstream) {
@@ -175,11 +192,17 @@ impl Revocations for EdgeService {
         }))
     }
 
-    async fn list_peers(&self, _: Request<pb::ListPeersRequest>) -> Result<Response<pb::ListPeersResponse>, Status> {
+    async fn list_peers(
+        &self,
+        _: Request<pb::ListPeersRequest>,
+    ) -> Result<Response<pb::ListPeersResponse>, Status> {
         Err(edges_do_not("peer listings"))
     }
 
-    async fn remove_peer(&self, _: Request<pb::RemovePeerRequest>) -> Result<Response<pb::RemovePeerResponse>, Status> {
+    async fn remove_peer(
+        &self,
+        _: Request<pb::RemovePeerRequest>,
+    ) -> Result<Response<pb::RemovePeerResponse>, Status> {
         Err(edges_do_not("peer removals"))
     }
 
@@ -191,7 +214,9 @@ impl Revocations for EdgeService {
 /// Run an edge until SIGINT or SIGTERM; saves its checkpoint on the way out.
 pub async fn edge(mut args: EdgeArgs) -> anyhow::Result<()> {
     crate::serve::init_logs(&args.log)?;
-    args.check_token = std::env::var("RESCIND_CHECK_TOKEN").ok().filter(|t| !t.is_empty());
+    args.check_token = std::env::var("RESCIND_CHECK_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     rescind_core::limits::label("--name", &args.name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut client = ClientConfig::new(args.upstreams.iter().cloned());
     client.region = args.region.clone();

@@ -24,7 +24,12 @@ pub struct ClientOpts {
     #[arg(long, env = "RESCIND_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Where to find admin.token when --token and RESCIND_TOKEN are not given.
-    #[arg(long, env = "RESCIND_DATA_DIR", default_value = "./rescind-data", global = true)]
+    #[arg(
+        long,
+        env = "RESCIND_DATA_DIR",
+        default_value = "./rescind-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Print the result as JSON.
     #[arg(long, global = true)]

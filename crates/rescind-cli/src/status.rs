@@ -36,6 +36,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 "region": s.region,
                 "digest": s.digest,
                 "deny_entries": s.deny_entries,
+                "deny_bytes": s.deny_bytes,
                 "cutoffs": s.cutoffs,
                 "staleness_ms": staleness_json(s.staleness_ms),
                 "version_vector": vv,
@@ -77,4 +78,3 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -83,7 +83,11 @@ impl Checked {
     /// From a `CheckResponse` served by `endpoint`.
     pub fn from_pb(r: &pb::CheckResponse, endpoint: &str) -> Self {
         Self {
-            reason: if r.revoked { Reason::from_pb(r.reason).or(Some(Reason::TokenId)) } else { None },
+            reason: if r.revoked {
+                Reason::from_pb(r.reason).or(Some(Reason::TokenId))
+            } else {
+                None
+            },
             revoked_at_ms: r.revoked_at_ms,
             node_id: r.node_id.clone(),
             endpoint: endpoint.to_owned(),

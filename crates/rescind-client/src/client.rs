@@ -154,7 +154,9 @@ impl Client {
     /// Like [`Client::connect`] without the first probe.
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
         if config.timeout.is_zero() || config.attempt_timeout.is_zero() {
-            return Err(ClientError::Config("timeout and attempt_timeout must be more than 0".into()));
+            return Err(ClientError::Config(
+                "timeout and attempt_timeout must be more than 0".into(),
+            ));
         }
         let connector = config
             .connector
@@ -162,11 +164,9 @@ impl Client {
             .unwrap_or_else(|| tcp_connector(config.connect_timeout));
         let endpoints = Endpoints::new(&config.endpoints, config.region.clone(), &connector)?;
         let auth = match &config.token {
-            Some(t) if !t.is_empty() => Some(
-                format!("Bearer {t}")
-                    .parse()
-                    .map_err(|_| ClientError::Config("token: has characters that cannot go in a header".into()))?,
-            ),
+            Some(t) if !t.is_empty() => Some(format!("Bearer {t}").parse().map_err(|_| {
+                ClientError::Config("token: has characters that cannot go in a header".into())
+            })?),
             _ => None,
         };
         Ok(Client {
@@ -183,18 +183,25 @@ impl Client {
     /// Measure every endpoint's round trip with a `Status` call, all at once,
     /// each bounded by the attempt timeout.
     pub async fn probe(&self) {
-        let probes = self.inner.endpoints.order().into_iter().map(|(i, _, channel)| async move {
-            let started = Instant::now();
-            let mut c = Self::stub(channel);
-            let req = self.request(pb::StatusRequest {}, self.inner.attempt_timeout);
-            match tokio::time::timeout(self.inner.attempt_timeout, c.status(req)).await {
-                Ok(Ok(s)) => {
-                    let s = s.into_inner();
-                    self.inner.endpoints.measured(i, started.elapsed(), &s.region, &s.node_id);
+        let probes = self
+            .inner
+            .endpoints
+            .order()
+            .into_iter()
+            .map(|(i, _, channel)| async move {
+                let started = Instant::now();
+                let mut c = Self::stub(channel);
+                let req = self.request(pb::StatusRequest {}, self.inner.attempt_timeout);
+                match tokio::time::timeout(self.inner.attempt_timeout, c.status(req)).await {
+                    Ok(Ok(s)) => {
+                        let s = s.into_inner();
+                        self.inner
+                            .endpoints
+                            .measured(i, started.elapsed(), &s.region, &s.node_id);
+                    }
+                    _ => self.inner.endpoints.down(i),
                 }
-                _ => self.inner.endpoints.down(i),
-            }
-        });
+            });
         futures_util::future::join_all(probes).await;
     }
 
@@ -260,7 +267,11 @@ impl Client {
                     }
                     Ok(Err(status)) if retryable(&status) => {
                         self.inner.endpoints.down(i);
-                        note(&mut attempts, &addr, format!("{:?}: {}", status.code(), status.message()));
+                        note(
+                            &mut attempts,
+                            &addr,
+                            format!("{:?}: {}", status.code(), status.message()),
+                        );
                     }
                     Ok(Err(status)) => {
                         return Err(ClientError::Refused {
@@ -271,7 +282,11 @@ impl Client {
                     }
                     Err(_) => {
                         self.inner.endpoints.down(i);
-                        note(&mut attempts, &addr, format!("no answer within {} ms", this.as_millis()));
+                        note(
+                            &mut attempts,
+                            &addr,
+                            format!("no answer within {} ms", this.as_millis()),
+                        );
                     }
                 }
             }
@@ -310,7 +325,9 @@ impl Client {
             return Ok(best);
         }
         for (i, addr, channel) in self.inner.endpoints.order() {
-            let left = deadline.saturating_duration_since(Instant::now()).min(self.inner.attempt_timeout);
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(self.inner.attempt_timeout);
             if i == first || left.is_zero() {
                 continue;
             }
@@ -395,7 +412,13 @@ impl Client {
     }
 
     /// Revoke one token id until `expires_at_ms` (0 = never).
-    pub async fn revoke_token(&self, token_id: &str, expires_at_ms: u64, reason: &str, actor: &str) -> Result<Revoked, ClientError> {
+    pub async fn revoke_token(
+        &self,
+        token_id: &str,
+        expires_at_ms: u64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Revoked, ClientError> {
         self.revoke(pb::RevokeRequest {
             target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                 token_id: token_id.to_owned(),

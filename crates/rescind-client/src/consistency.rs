@@ -78,7 +78,10 @@ mod tests {
         let t = ConsistencyToken::from_bytes(vec![1, 0xab, 0xff]);
         assert_eq!(t.to_hex(), "01abff");
         assert_eq!(ConsistencyToken::from_hex("01ABff").unwrap(), t);
-        assert_eq!(ConsistencyToken::from_hex("abc").unwrap_err(), BadHex("odd number of hex digits"));
+        assert_eq!(
+            ConsistencyToken::from_hex("abc").unwrap_err(),
+            BadHex("odd number of hex digits")
+        );
         assert_eq!(ConsistencyToken::from_hex("zz").unwrap_err(), BadHex("not hex"));
         assert_eq!(ConsistencyToken::from_hex("").unwrap_err(), BadHex("empty"));
     }

@@ -76,7 +76,9 @@ impl Endpoints {
     /// Channels for `addrs` (deduplicated, in order); `region` is the caller's.
     pub fn new(addrs: &[String], region: Option<String>, connector: &Connector) -> Result<Self, ClientError> {
         if addrs.is_empty() {
-            return Err(ClientError::Config("endpoints: give at least one node address".into()));
+            return Err(ClientError::Config(
+                "endpoints: give at least one node address".into(),
+            ));
         }
         if addrs.len() > MAX_ENDPOINTS {
             return Err(ClientError::Config(format!(

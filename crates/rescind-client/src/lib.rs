@@ -26,7 +26,7 @@
 //! ```
 //!
 //! ## Layout
-//! - [`error`]: [`ClientError`].
+//! - [`error`]: [`ClientError`], what a call fails with.
 //! - [`query`]: [`Query`], an owned check request.
 //! - [`answer`]: typed answers ([`Checked`], [`Revoked`], [`NodeStatus`]).
 //! - [`endpoints`]: the endpoint set, health and nearest-first order.

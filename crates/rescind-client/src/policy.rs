@@ -42,13 +42,19 @@ impl fmt::Display for Why {
         match self {
             Why::Revoked(r) => write!(f, "revoked by {}", r.name()),
             Why::NotRevoked => f.write_str("not revoked"),
-            Why::TooStale { staleness: Some(s), bound } => write!(
+            Why::TooStale {
+                staleness: Some(s),
+                bound,
+            } => write!(
                 f,
                 "fail-closed: the answer is {} ms stale, beyond the {} ms bound",
                 s.as_millis(),
                 bound.as_millis()
             ),
-            Why::TooStale { staleness: None, bound } => write!(
+            Why::TooStale {
+                staleness: None,
+                bound,
+            } => write!(
                 f,
                 "fail-closed: the answer's staleness is unknown (bound {} ms)",
                 bound.as_millis()
@@ -87,7 +93,12 @@ impl FailPolicy {
 
     /// Decide from an answer: revoked is always final; "not revoked" counts
     /// under `Closed` only when fresh enough.
-    pub fn judge_answer(self, reason: Option<Reason>, staleness: Option<Duration>, node_id: Option<String>) -> Verdict {
+    pub fn judge_answer(
+        self,
+        reason: Option<Reason>,
+        staleness: Option<Duration>,
+        node_id: Option<String>,
+    ) -> Verdict {
         let (allow, why) = match (reason, self) {
             (Some(r), _) => (false, Why::Revoked(r)),
             (None, FailPolicy::Open) => (true, Why::NotRevoked),
@@ -122,8 +133,16 @@ mod tests {
         let closed = FailPolicy::Closed { max_staleness: BOUND };
         let revoked = closed.judge_answer(Some(Reason::TokenId), None, None);
         assert!(!revoked.allow);
-        assert!(!FailPolicy::Open.judge_answer(Some(Reason::TokenId), None, None).allow);
-        assert!(closed.judge_answer(None, Some(Duration::from_secs(1)), None).allow);
+        assert!(
+            !FailPolicy::Open
+                .judge_answer(Some(Reason::TokenId), None, None)
+                .allow
+        );
+        assert!(
+            closed
+                .judge_answer(None, Some(Duration::from_secs(1)), None)
+                .allow
+        );
         let stale = closed.judge_answer(None, Some(Duration::from_secs(31)), None);
         assert!(!stale.allow);
         assert!(stale.why.to_string().contains("31000 ms stale"), "{}", stale.why);
@@ -142,7 +161,12 @@ mod tests {
         };
         let closed = FailPolicy::Closed { max_staleness: BOUND }.judge(err());
         assert!(!closed.allow);
-        assert!(closed.why.to_string().starts_with("no answer: no rescind node answered within 100 ms"));
+        assert!(
+            closed
+                .why
+                .to_string()
+                .starts_with("no answer: no rescind node answered within 100 ms")
+        );
         let open = FailPolicy::Open.judge(err());
         assert!(open.allow);
         assert!(matches!(open.why, Why::Unreachable(_)));

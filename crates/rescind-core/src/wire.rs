@@ -64,8 +64,8 @@ pub fn decode_cutoffs(raw: &[Vec<u8>]) -> Result<Vec<(PrincipalKind, String, Cut
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
     use crate::{OriginId, Payload};
+    use proptest::prelude::*;
 
     use super::*;
 

@@ -214,7 +214,9 @@ impl Config {
             )));
         }
         if self.watch_stall_timeout.is_zero() {
-            return Err(ConfigError::Invalid("watch_stall_timeout must be more than 0s".into()));
+            return Err(ConfigError::Invalid(
+                "watch_stall_timeout must be more than 0s".into(),
+            ));
         }
         if self.gc_interval.is_zero() {
             return Err(ConfigError::Invalid("gc_interval must be more than 0s".into()));

@@ -116,6 +116,8 @@ pub struct StatusSnapshot {
     pub peers: Vec<PeerView>,
     /// Deny entries before and after the last expiry GC pass.
     pub gc_last: (u64, u64),
+    /// Bytes the in-memory deny set holds.
+    pub deny_bytes: u64,
 }
 
 /// How to start an [`Engine`].
@@ -494,6 +496,7 @@ impl Engine {
             uptime_ms: self.shared.started.elapsed().as_millis() as u64,
             peers,
             gc_last,
+            deny_bytes: state.deny().heap_bytes() as u64,
         }
     }
 

@@ -279,7 +279,8 @@ impl Node {
                 cluster_id: cluster_id(config.cluster_key.as_deref(), engine.identity()),
             },
         );
-        let service = RevocationService::new(engine.clone(), auth, config.max_consistency_wait, watch.clone());
+        let service =
+            RevocationService::new(engine.clone(), auth, config.max_consistency_wait, watch.clone());
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
         Running {
             services: Services {

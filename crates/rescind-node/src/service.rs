@@ -222,6 +222,7 @@ impl Revocations for RevocationService {
             watchers: self.watch.watchers(),
             watchers_cut_off: self.watch.cut_off(),
             upstream: String::new(),
+            deny_bytes: s.deny_bytes,
         }))
     }
 

@@ -205,7 +205,10 @@ impl Feeder {
             End::Stalled => {
                 self.hub.cut_off.fetch_add(1, Ordering::Relaxed);
                 self.cut.store(true, Ordering::Release);
-                tracing::warn!(node = engine.node_id(), "a Watch subscriber stopped reading and was cut off");
+                tracing::warn!(
+                    node = engine.node_id(),
+                    "a Watch subscriber stopped reading and was cut off"
+                );
                 return;
             }
             End::Stopping => Status::unavailable(
@@ -309,7 +312,9 @@ impl Feeder {
             let page = self
                 .hub
                 .engine
-                .store_read(move |store| rescind_gossip::snapshot::page(&StoreSource(store), &at, SNAPSHOT_PAGE))
+                .store_read(move |store| {
+                    rescind_gossip::snapshot::page(&StoreSource(store), &at, SNAPSHOT_PAGE)
+                })
                 .await
                 .map_err(|e| End::Failed(e.to_string()))?
                 .map_err(|e| End::Failed(e.to_string()))?;

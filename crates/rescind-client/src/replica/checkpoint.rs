@@ -58,7 +58,11 @@ pub fn save(path: &Path, state: &State, cluster_id: &str) -> Result<(), Checkpoi
     };
     let header = Header {
         cluster_id: cluster_id.to_owned(),
-        cutoffs: state.cutoffs().iter().map(|(k, p, c)| (k, p.to_owned(), c)).collect(),
+        cutoffs: state
+            .cutoffs()
+            .iter()
+            .map(|(k, p, c)| (k, p.to_owned(), c))
+            .collect(),
     };
     let header = postcard::to_stdvec(&header).map_err(|e| io_err(io::Error::other(e)))?;
     let tmp = path.with_extension("tmp");
@@ -73,7 +77,9 @@ pub fn save(path: &Path, state: &State, cluster_id: &str) -> Result<(), Checkpoi
         out.write_all(&prefix)?;
         out.write_all(blake3::hash(&prefix).as_bytes())?;
         let clock = state.clock().iter().map(|(o, s)| (o.clone(), s)).collect();
-        state.deny().write_checkpoint(clock, state.deny_digest(), &mut out)?;
+        state
+            .deny()
+            .write_checkpoint(clock, state.deny_digest(), &mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;

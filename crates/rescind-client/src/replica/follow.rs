@@ -53,7 +53,12 @@ fn vector_from_pb(entries: &[pb::ClockEntry]) -> VersionVector {
 }
 
 /// The follower: stream from the best endpoint; on loss, the next.
-pub(crate) async fn run(shared: Arc<Shared>, client: Client, config: ReplicaConfig, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    client: Client,
+    config: ReplicaConfig,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(50);
     let mut last_checkpoint = Instant::now();
     let mut last_gc = Instant::now();
@@ -142,11 +147,18 @@ async fn follow_one(
     let mut last_event = Instant::now();
     loop {
         if probe.is_none() && Instant::now() >= next_probe && followed {
-            probe = Some(start_probe(client, channel.clone(), shared.clone(), config.client.attempt_timeout));
+            probe = Some(start_probe(
+                client,
+                channel.clone(),
+                shared.clone(),
+                config.client.attempt_timeout,
+            ));
             next_probe = Instant::now() + config.probe_interval;
         }
         let silence = (last_event + config.silence_timeout).saturating_duration_since(Instant::now());
-        let idle = probe.is_none();
+        // The probe timer only runs while following (before the hello no
+        // probe starts, and a timer already due would spin this loop).
+        let arm = probe.is_none() && followed;
         let probing = async {
             match probe.as_mut() {
                 Some(p) => p.await,
@@ -158,7 +170,7 @@ async fn follow_one(
             _ = tokio::time::sleep(silence) => {
                 return lost(followed, format!("silent for {} ms", config.silence_timeout.as_millis()));
             }
-            _ = tokio::time::sleep_until(next_probe), if idle => {}
+            _ = tokio::time::sleep_until(next_probe), if arm => {}
             answer = probing => {
                 probe = None;
                 if let Some((sent_at, s)) = answer

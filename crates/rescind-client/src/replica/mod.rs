@@ -151,9 +151,11 @@ impl Shared {
 
     /// Raise `fresh_as_of` (it never goes back).
     pub(crate) fn fresh_at(&self, mono_ms: u64) {
-        let _ = self.fresh_as_of.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-            (old == NEVER || mono_ms > old).then_some(mono_ms)
-        });
+        let _ = self
+            .fresh_as_of
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                (old == NEVER || mono_ms > old).then_some(mono_ms)
+            });
     }
 
     fn staleness(&self) -> Option<Duration> {
@@ -224,7 +226,10 @@ impl Replica {
             cluster_id: Mutex::new(cluster),
             streams: AtomicU64::new(0),
             last_error: Mutex::new(None),
-            wall_clock: config.wall_clock.clone().unwrap_or_else(|| Arc::new(follow::system_ms)),
+            wall_clock: config
+                .wall_clock
+                .clone()
+                .unwrap_or_else(|| Arc::new(follow::system_ms)),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(follow::run(shared.clone(), client, config.clone(), stopped));
