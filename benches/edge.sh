@@ -5,7 +5,8 @@
 #   N=200000 DURATION=5s benches/edge.sh
 #
 # Starts a node (loopback, free port, temporary data dir, one serving
-# thread), preloads N revocations, starts `rescind edge` following it, and
+# thread), preloads N revocations, starts `rescind edge` following it (one
+# serving thread too: like for like), and
 # measures with rescind-bench (one load thread):
 #   1. Check on the node and on the edge: 50 callers on 4 HTTP/2 connections,
 #      50 callers on 50 connections, and 1 caller;
@@ -51,7 +52,7 @@ echo "preloading $N revocations (durable revokes, 64 in flight)..." >&2
   --concurrency 1 --connections 1 --duration 100ms >/dev/null
 
 eport=$(free_port)
-"$BIN/rescind" edge --upstream "$node" --listen "127.0.0.1:$eport" --log warn >"$work/edge.out" 2>"$work/edge.log" &
+"$BIN/rescind" edge --serve-threads 1 --upstream "$node" --listen "127.0.0.1:$eport" --log warn >"$work/edge.out" 2>"$work/edge.log" &
 edge_pid=$!; pids+=("$edge_pid")
 wait_for "rescind edge" grep -q listening "$work/edge.out"
 edge="127.0.0.1:$eport"
@@ -114,8 +115,9 @@ print()
 print(f"node Check, 50 callers on 4 conns, with {streams} idle Watch streams: {w_rps:,.0f}/s "
       f"({w_rps / base:.2f}x without), p50 {w_p50:.3f} ms, p99 {w_p99:.3f} ms")
 print(f"node RSS per idle Watch stream: {(rss1 - rss0) / streams:.1f} KiB ({rss0:.0f} -> {rss1:.0f} KiB)")
-print(f"ack -> Watch stream, {rate} revokes/s, {streams} streams: p50 {prop['p50_us'] / 1000:.2f} ms, "
-      f"p99 {prop['p99_us'] / 1000:.2f} ms, p99.9 {prop['p999_us'] / 1000:.2f} ms ({prop['ops']:,} deliveries, {prop['errors']} missing)")
+for p, label in zip(prop, ["ack -> Watch stream", "revoke sent -> Watch stream", "revoke sent -> ack (durable)"]):
+    print(f"{label}, {rate} revokes/s, {streams} streams: p50 {p['p50_us'] / 1000:.2f} ms, "
+          f"p99 {p['p99_us'] / 1000:.2f} ms, p99.9 {p['p999_us'] / 1000:.2f} ms ({p['ops']:,} samples, {p['errors']} missing)")
 ratio = f" = {rep['deny_bytes'] / node_deny:.2f}x the node's {node_deny / n:.1f} B" if node_deny else ""
 print(f"replica of {rep['entries']:,} ids: deny set {rep['deny_bytes_per_entry']:.1f} B/id{ratio}; "
       f"RSS +{rep['rss_delta_kib'] * 1024 / max(rep['entries'], 1):.1f} B/id; synced in {rep['sync_seconds']:.1f} s")

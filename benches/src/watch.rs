@@ -39,14 +39,15 @@ async fn open(clients: &[Client], streams: usize) -> anyhow::Result<Vec<tonic::S
 
 /// Revoke `count` ids at `rate` per second while `streams` subscribers
 /// watch; each revocation is timed from its ack (at this client) to its
-/// arrival on each stream. Returns per (revocation, stream) delays in µs.
+/// arrival on each stream. Returns per (revocation, stream) delays in µs
+/// from the ack and from the revoke being sent, and the acks' own latency.
 pub async fn propagation(
     clients: &[Client],
     token: &str,
     streams: usize,
     rate: f64,
     count: u64,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<[Summary; 3]> {
     let run = rand::random::<u32>();
     let prefix = format!("bench-watch-{run:08x}-");
     let opened = open(clients, streams).await?;
@@ -85,7 +86,7 @@ pub async fn propagation(
     }
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let acks: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; count as usize]));
+    let acks: Arc<Mutex<Vec<Option<(Instant, Instant)>>>> = Arc::new(Mutex::new(vec![None; count as usize]));
     let mut writers = tokio::task::JoinSet::new();
     let mut errors = 0u64;
     for i in 0..count {
@@ -101,8 +102,9 @@ pub async fn propagation(
                 reason: String::new(),
                 actor: "rescind-bench".into(),
             };
+            let sent = Instant::now();
             let ok = c.revoke(bearer(req, &token)).await.is_ok();
-            acks.lock()[i as usize] = ok.then(Instant::now);
+            acks.lock()[i as usize] = ok.then(|| (sent, Instant::now()));
             ok
         });
         while let Some(done) = writers.try_join_next() {
@@ -114,22 +116,38 @@ pub async fn propagation(
     }
     while readers.join_next().await.is_some() {}
     let acks = acks.lock();
-    let mut h = histogram();
-    // A stream can see an op before the revoker sees its ack: that counts as 0.
+    let (mut from_ack, mut from_send, mut ack) = (histogram(), histogram(), histogram());
+    for (sent, acked) in acks.iter().flatten() {
+        let _ = ack.record((acked.duration_since(*sent).as_micros() as u64).max(1));
+    }
     for (i, at) in arrivals.lock().iter() {
-        if let Some(Some(ack)) = acks.get(*i as usize) {
-            let _ = h.record((at.saturating_duration_since(*ack).as_micros() as u64).max(1));
+        if let Some(Some((sent, acked))) = acks.get(*i as usize) {
+            // A stream can see an op before the revoker sees its ack: 0 then.
+            let _ = from_ack.record((at.saturating_duration_since(*acked).as_micros() as u64).max(1));
+            let _ = from_send.record((at.saturating_duration_since(*sent).as_micros() as u64).max(1));
         }
     }
     let expected = count * streams as u64;
-    errors += expected.saturating_sub(h.len());
-    Ok(Summary::new(
-        format!("ack → Watch stream, {count} revokes at {rate}/s, {streams} streams"),
-        &h,
-        h.len(),
-        errors,
-        started.elapsed().as_secs_f64(),
-    ))
+    errors += expected.saturating_sub(from_ack.len());
+    let seconds = started.elapsed().as_secs_f64();
+    let what = format!("{count} revokes at {rate}/s, {streams} streams");
+    Ok([
+        Summary::new(
+            format!("ack → Watch stream, {what}"),
+            &from_ack,
+            from_ack.len(),
+            errors,
+            seconds,
+        ),
+        Summary::new(
+            format!("revoke sent → Watch stream, {what}"),
+            &from_send,
+            from_send.len(),
+            errors,
+            seconds,
+        ),
+        Summary::new(format!("revoke sent → ack, {what}"), &ack, ack.len(), 0, seconds),
+    ])
 }
 
 /// Open `streams` idle Watch streams, print one line when they are open,

@@ -93,10 +93,27 @@ async fn a_stopped_region_shows_in_staleness_and_recovers() {
         },
     )
     .await;
-    for name in ["r2n0", "r2n1"] {
-        let out = cluster.nodes[0].cli(&["peers", "remove", name]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    let out = cluster.nodes[0].cli(&["peers", "remove", "r2n0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Client flags before the subcommand count too (they used to be ignored).
+    let out = std::process::Command::new(rescind_tests::rescind_bin())
+        .args([
+            "peers",
+            "--addr",
+            &cluster.nodes[0].addr.to_string(),
+            "--json",
+            "remove",
+            "r2n1",
+        ])
+        .env("RESCIND_DATA_DIR", &cluster.nodes[0].data_dir)
+        .env_remove("RESCIND_TOKEN")
+        .env_remove("RESCIND_ADDR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json before the subcommand");
+    assert_eq!(answer["removed"], true, "{answer}");
     let unknown = cluster.nodes[0].cli(&["peers", "remove", "nobody"]);
     assert!(!unknown.status.success(), "removing an unknown node fails");
     // The retirement spreads: every live node is fresh again and lists them as removed.

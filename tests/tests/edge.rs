@@ -254,7 +254,7 @@ async fn a_watch_subscriber_that_stops_reading_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_refuses_bad_vectors_other_clusters_and_too_many_watchers() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(dir.path(), &["--max-watchers", "1"]);
+    let mut node = NodeProc::start(dir.path(), &["--max-watchers", "1"]);
     let mut client = node.client().await;
     let entry = |name: &str, seq| pb::ClockEntry {
         origin_node: name.into(),
@@ -289,7 +289,11 @@ async fn watch_refuses_bad_vectors_other_clusters_and_too_many_watchers() {
     assert_eq!(foreign.code(), tonic::Code::FailedPrecondition);
     assert!(foreign.message().contains("belongs to cluster"), "{foreign:?}");
     // One watcher fits; the second is refused.
-    let _first = client.watch(pb::WatchRequest::default()).await.unwrap();
+    let mut first = client
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let second = client.watch(pb::WatchRequest::default()).await.unwrap_err();
     assert_eq!(second.code(), tonic::Code::ResourceExhausted);
     assert!(second.message().contains("max_watchers"), "{second:?}");
@@ -305,4 +309,16 @@ async fn watch_refuses_bad_vectors_other_clusters_and_too_many_watchers() {
     .await;
     assert!(why.contains("belongs to cluster"), "{why}");
     assert!(replica.status().upstream.is_none());
+    // SIGTERM with a stream open: the node ends the stream and exits cleanly.
+    node.terminate();
+    let ended = loop {
+        match first.message().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&ended, Err(s) if s.code() == tonic::Code::Unavailable && s.message().contains("shutting down")),
+        "{ended:?}"
+    );
 }

@@ -256,9 +256,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if rate == 0.0 {
                 return rescind_benches::watch::hold(&clients, streams, hold).await;
             }
-            let s =
+            let all =
                 rescind_benches::watch::propagation(&clients, &common.token()?, streams, rate, count).await?;
-            print(&common, &s)
+            if common.json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                for s in &all {
+                    println!("{}", s.line());
+                }
+            }
+            Ok(())
         }
         Command::Replica {
             addr,

@@ -59,12 +59,20 @@ pub struct EdgeArgs {
     /// Longest a check with a consistency token waits for the edge to catch up (DUR).
     #[arg(long, env = "RESCIND_MAX_CONSISTENCY_WAIT", default_value = "5s", value_parser = parse_duration)]
     max_consistency_wait: Duration,
+    /// Threads serving checks, each with its own single-threaded runtime,
+    /// as a node's (0 = one per CPU core).
+    #[arg(long, env = "RESCIND_EDGE_SERVE_THREADS", default_value_t = 0)]
+    serve_threads: usize,
+    /// Most client connections served at once; further ones wait to be accepted.
+    #[arg(long, env = "RESCIND_EDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
 }
 
 /// The edge's gRPC service.
+#[derive(Clone)]
 struct EdgeService {
     replica: Arc<Replica>,
     auth: Auth,
@@ -211,6 +219,25 @@ impl Revocations for EdgeService {
     }
 }
 
+/// The edge's services, one clone per serving thread.
+#[derive(Clone)]
+struct EdgeServices(RevocationsServer<EdgeService>);
+
+impl rescind_node::net::Serve for EdgeServices {
+    fn serve_connections<S>(
+        self,
+        incoming: S,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> impl std::future::Future<Output = Result<(), tonic::transport::Error>>
+    where
+        S: futures_util::Stream<Item = std::io::Result<rescind_node::net::LimitedConn>> + Send,
+    {
+        tonic::transport::Server::builder()
+            .add_service(self.0)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+    }
+}
+
 /// Run an edge until SIGINT or SIGTERM; saves its checkpoint on the way out.
 pub async fn edge(mut args: EdgeArgs) -> anyhow::Result<()> {
     crate::serve::init_logs(&args.log)?;
@@ -218,6 +245,12 @@ pub async fn edge(mut args: EdgeArgs) -> anyhow::Result<()> {
         .ok()
         .filter(|t| !t.is_empty());
     rescind_core::limits::label("--name", &args.name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.serve_threads > rescind_node::config::MAX_SERVE_THREADS || args.max_connections == 0 {
+        anyhow::bail!(
+            "--serve-threads must be 0..={} and --max-connections at least 1",
+            rescind_node::config::MAX_SERVE_THREADS
+        );
+    }
     let mut client = ClientConfig::new(args.upstreams.iter().cloned());
     client.region = args.region.clone();
     client.token = args.token.clone();
@@ -242,17 +275,24 @@ pub async fn edge(mut args: EdgeArgs) -> anyhow::Result<()> {
         node_id: format!("edge-{}", args.name),
         max_consistency_wait: args.max_consistency_wait,
     };
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(
-            RevocationsServer::new(service)
-                .max_decoding_message_size(rescind_core::limits::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(rescind_core::limits::MAX_MESSAGE_BYTES),
-        )
-        .serve_with_incoming_shutdown(incoming, crate::serve::shutdown_signal())
-        .await
-        .context("serving")?;
+    let services = EdgeServices(
+        RevocationsServer::new(service)
+            .max_decoding_message_size(rescind_core::limits::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(rescind_core::limits::MAX_MESSAGE_BYTES),
+    );
+    let threads = match args.serve_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    rescind_node::net::serve_on_threads(
+        services,
+        listener,
+        threads,
+        args.max_connections,
+        crate::serve::shutdown_signal(),
+    )
+    .await
+    .context("serving")?;
     match Arc::try_unwrap(replica) {
         Ok(r) => r.shutdown().await?,
         Err(_) => tracing::warn!("requests still held the replica; checkpoint not saved"),

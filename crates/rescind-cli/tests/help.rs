@@ -15,7 +15,7 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn help_lists_every_command_and_flag() {
     let top = help(&[]);
-    for cmd in ["serve", "revoke", "check", "status"] {
+    for cmd in ["serve", "revoke", "check", "status", "peers", "edge"] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}");
     }
     let serve = help(&["serve"]);
@@ -58,6 +58,33 @@ fn help_lists_every_command_and_flag() {
     ] {
         assert!(check.contains(flag), "check --help lacks {flag}");
     }
+    let edge = help(&["edge"]);
+    for flag in [
+        "--listen",
+        "127.0.0.1:7401",
+        "--upstream",
+        "RESCIND_UPSTREAMS",
+        "--checkpoint",
+        "--cluster-id",
+        "--serve-threads",
+    ] {
+        assert!(edge.contains(flag), "edge --help lacks {flag}");
+    }
+    let peers = help(&["peers", "remove"]);
+    for flag in ["--addr", "--json", "--token"] {
+        assert!(peers.contains(flag), "peers remove --help lacks {flag}");
+    }
+}
+
+#[test]
+fn edge_needs_an_upstream() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rescind"))
+        .arg("edge")
+        .env_remove("RESCIND_UPSTREAMS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream"));
 }
 
 #[test]

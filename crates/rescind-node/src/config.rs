@@ -80,8 +80,8 @@ pub struct Config {
     pub gossip_max_ops: usize,
     /// A peer lagging by more ops than this is sent a snapshot instead.
     pub snapshot_after_ops: u64,
-    /// Most `Watch` subscribers at once; one more is refused with
-    /// `RESOURCE_EXHAUSTED`.
+    /// Most `Watch` subscribers at once (0: Watch off); one more is refused
+    /// with `RESOURCE_EXHAUSTED`. At most 1,000,000.
     pub max_watchers: usize,
     /// Events buffered per `Watch` subscriber (each at most 16 KiB); a
     /// subscriber whose buffer stays full for `watch_stall_timeout` is cut off.
@@ -206,6 +206,12 @@ impl Config {
         }
         if self.write_queue == 0 {
             return Err(ConfigError::Invalid("write_queue must be at least 1".into()));
+        }
+        if self.max_watchers > 1_000_000 {
+            return Err(ConfigError::Invalid(format!(
+                "max_watchers must be at most 1000000 (0 turns Watch off), got {}",
+                self.max_watchers
+            )));
         }
         if self.watch_buffer == 0 || self.watch_buffer > MAX_WATCH_BUFFER {
             return Err(ConfigError::Invalid(format!(

@@ -175,6 +175,8 @@ pub(crate) struct Shared {
     pub(crate) durable: Mutex<VersionVector>,
     /// Bumped after every flush that moved `durable`: wakes Watch streams.
     pub(crate) durable_moved: watch::Sender<u64>,
+    /// The newest durable ops, for Watch streams at the head of the log.
+    pub(crate) recent: crate::recent::RecentOps,
     /// Deny entries before and after the last GC pass.
     pub(crate) gc_last: Mutex<(u64, u64)>,
     /// Membership and freshness; updated by gossip, read by Status.
@@ -258,6 +260,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             durable: Mutex::new(state.clock().clone()),
             durable_moved: watch::Sender::new(0),
+            recent: crate::recent::RecentOps::default(),
             state: RwLock::new(state),
             node_id: origin.to_string(),
             origin,
@@ -321,6 +324,11 @@ impl Engine {
     /// [`Engine::durable_clock`]); what Watch streams wait on.
     pub fn durable_moves(&self) -> watch::Receiver<u64> {
         self.shared.durable_moved.subscribe()
+    }
+
+    /// The newest durable ops per origin, in memory (see [`crate::recent`]).
+    pub fn recent_ops(&self) -> &crate::recent::RecentOps {
+        &self.shared.recent
     }
 
     /// Wait until the durable version vector holds every `(origin, seq)` of

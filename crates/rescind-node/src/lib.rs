@@ -19,6 +19,7 @@
 //! - [`convert`]: request validation and wire conversions.
 //! - [`service`]: the `Revocations` gRPC service.
 //! - [`watch`]: the `Watch` stream edges and replicas follow.
+//! - [`recent`]: the newest durable ops in memory, for Watch streams.
 //! - [`net`]: the bounded accept loop and the serving threads it feeds.
 //! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
 //! - [`clock`]: the injected wall clock.
@@ -30,6 +31,7 @@ pub mod convert;
 pub mod engine;
 pub mod gossip;
 pub mod net;
+pub mod recent;
 pub mod server;
 pub mod service;
 pub mod watch;

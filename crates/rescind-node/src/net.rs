@@ -38,12 +38,39 @@ type Handoff = (std::net::TcpStream, OwnedSemaphorePermit);
 /// thread pushes back on the accept loop rather than hoarding sockets.
 const HANDOFF_QUEUE: usize = 64;
 
+/// gRPC services one serving thread runs over the connections handed to it:
+/// the node's, or an edge's (`rescind edge`).
+pub trait Serve: Clone + Send + 'static {
+    /// Serve `incoming` on the current runtime until `shutdown` completes,
+    /// then finish the requests in flight.
+    fn serve_connections<S>(
+        self,
+        incoming: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> impl Future<Output = Result<(), tonic::transport::Error>>
+    where
+        S: futures_util::Stream<Item = io::Result<LimitedConn>> + Send;
+}
+
+impl Serve for Services {
+    fn serve_connections<S>(
+        self,
+        incoming: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> impl Future<Output = Result<(), tonic::transport::Error>>
+    where
+        S: futures_util::Stream<Item = io::Result<LimitedConn>> + Send,
+    {
+        self.serve(incoming, shutdown)
+    }
+}
+
 /// Accept on `listener` (at most `max_connections` open at once) and serve
 /// the connections round-robin on `threads` serving threads until
 /// `shutdown` completes; then stop accepting, let every thread finish its
 /// in-flight requests, and return the first error any thread hit.
-pub(crate) async fn serve_on_threads(
-    services: Services,
+pub async fn serve_on_threads<T: Serve>(
+    services: T,
     listener: TcpListener,
     threads: usize,
     max_connections: usize,
@@ -73,7 +100,7 @@ pub(crate) async fn serve_on_threads(
                 let stopped = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                let result = runtime.block_on(services.serve(incoming, stopped));
+                let result = runtime.block_on(services.serve_connections(incoming, stopped));
                 let _ = result_tx.send(result);
             })
             .map_err(|e| NodeError::Serving(format!("cannot start serving thread {i}: {e}")))?;

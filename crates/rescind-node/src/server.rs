@@ -331,6 +331,7 @@ impl Running {
             g.shutdown().await;
         }
         drop(self.services);
+        drop(self.watch);
         drop(self.engine);
         self.writer.join().await;
         tracing::info!("node stopped");

@@ -138,6 +138,11 @@ impl WatchHub {
         if !self.engine.wait_durable(&from, AHEAD_WAIT).await {
             return Err(ahead(&from, &self.engine.durable_clock()));
         }
+        if self.settings.max_watchers == 0 {
+            return Err(Status::resource_exhausted(
+                "max_watchers: Watch is turned off on this node (max_watchers = 0); follow another node",
+            ));
+        }
         let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
             Status::resource_exhausted(format!(
                 "max_watchers: this node already serves {} Watch subscribers; follow another node or raise max_watchers",
@@ -271,13 +276,18 @@ impl Feeder {
     /// Send what the subscriber lacks; true when more remains.
     async fn catch_up(&mut self) -> Result<bool, End> {
         let durable = self.hub.engine.durable_clock();
-        let (sent, limits) = (self.sent.clone(), watch_limits());
-        let planned = {
-            let durable = durable.clone();
-            self.hub
-                .engine
-                .store_read(move |store| plan_ops(&StoreSource(store), &durable, &sent, &limits))
-                .await
+        let limits = watch_limits();
+        // At the head of the log the newest ops are in memory; else the store.
+        // Only the store can say a snapshot is needed.
+        let planned = match plan_ops(self.hub.engine.recent_ops(), &durable, &self.sent, &limits) {
+            Ok(plan) if plan != Plan::Snapshot => Ok(Ok(plan)),
+            _ => {
+                let (durable, sent) = (durable.clone(), self.sent.clone());
+                self.hub
+                    .engine
+                    .store_read(move |store| plan_ops(&StoreSource(store), &durable, &sent, &limits))
+                    .await
+            }
         };
         match planned {
             Err(e) => Err(End::Failed(e.to_string())),

@@ -198,6 +198,9 @@ fn write_batch(
             EngineError::from(e)
         });
         if failure.is_none() {
+            // Before the durable vector moves, so a Watch stream planning up
+            // to it finds every op in memory.
+            shared.recent.extend(&batch.writes.ops);
             let moved = {
                 let mut durable = shared.durable.lock();
                 let moved = *durable != clock_after;

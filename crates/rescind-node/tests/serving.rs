@@ -120,3 +120,63 @@ fn serve_threads_beyond_the_limit_are_refused_with_the_key_named() {
     c.serve_threads = 0;
     assert!(c.effective_serve_threads() >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_watch_streams_and_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(config(dir.path())).await.unwrap();
+    let listener = node.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(node.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = RevocationsClient::new(channel);
+    client.revoke(with_admin(revoke("before"))).await.unwrap();
+    let mut stream = client
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // The hello, then a snapshot holding the revocation.
+    let hello = stream.message().await.unwrap().unwrap();
+    assert!(matches!(hello.event, Some(pb::watch_event::Event::Hello(_))));
+    let mut deny = 0;
+    loop {
+        match stream.message().await.unwrap().unwrap().event {
+            Some(pb::watch_event::Event::Snapshot(p)) => {
+                deny += p.deny.len();
+                if p.done {
+                    assert!(
+                        !p.covered.is_empty(),
+                        "the last page says what the snapshot covers"
+                    );
+                    break;
+                }
+            }
+            other => panic!("a snapshot page was expected, got {other:?}"),
+        }
+    }
+    assert_eq!(deny, 1);
+    stop.send(()).unwrap();
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&ended, Err(s) if s.code() == tonic::Code::Unavailable && s.message().contains("shutting down")),
+        "{ended:?}"
+    );
+    let served = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve returns after shutdown with a Watch stream open")
+        .unwrap();
+    assert!(served.is_ok(), "{served:?}");
+}
