@@ -13,6 +13,9 @@ use serde::Serialize;
 
 use crate::load::{Client, Summary, bearer, histogram};
 
+/// When a revoke was sent, and when its ack came back.
+type Timed = (Instant, Instant);
+
 fn id_of(run: u32, i: u64) -> String {
     format!("bench-watch-{run:08x}-{i}")
 }
@@ -86,7 +89,7 @@ pub async fn propagation(
     }
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let acks: Arc<Mutex<Vec<Option<(Instant, Instant)>>>> = Arc::new(Mutex::new(vec![None; count as usize]));
+    let acks: Arc<Mutex<Vec<Option<Timed>>>> = Arc::new(Mutex::new(vec![None; count as usize]));
     let mut writers = tokio::task::JoinSet::new();
     let mut errors = 0u64;
     for i in 0..count {
