@@ -35,12 +35,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # wait_for DESCRIPTION COMMAND... (bounded: 60 s)
-  local what=$1; shift
-  for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "$what did not come up" >&2; exit 1
-}
+. benches/lib.sh
 
 nport=$(free_port)
 "$BIN/rescind" serve --serve-threads 1 --data-dir "$work/data" --listen "127.0.0.1:$nport" --log info >"$work/node.out" 2>"$work/node.log" &

@@ -5,7 +5,7 @@
 //! replica enforces a revocation, stale accepts at the edges, and whether a
 //! replica ever reported itself fresher than its true lag.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use rescind_client::{ClientConfig, ClientError, Replica, ReplicaConfig};
 use rescind_core::CheckQuery;
 use serde::{Deserialize, Serialize};
 
+use crate::holdings::Holdings;
 use crate::net::{self, PORT};
 use crate::observe::Acked;
 use crate::report::Percentiles;
@@ -124,10 +125,7 @@ pub(crate) fn spawn_replicas(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64
 /// What the observer keeps of the replicas between samples.
 #[derive(Default)]
 pub struct EdgeObserver {
-    seen: usize,
-    missing: BTreeMap<String, BTreeSet<usize>>,
-    enforced_ms: Vec<Option<u64>>,
-    unenforced: BTreeSet<usize>,
+    held: Holdings,
     max_reported: u64,
     max_true_lag: u64,
     violations: u64,
@@ -145,25 +143,12 @@ impl EdgeObserver {
         if hosts.is_empty() {
             return;
         }
-        for (host, _) in hosts {
-            self.missing
-                .entry(host.clone())
-                .or_default()
-                .extend(self.seen..log.len());
-        }
-        for i in self.seen..log.len() {
-            self.enforced_ms.push(None);
-            self.unenforced.insert(i);
-        }
-        self.seen = log.len();
+        self.held.grow(hosts.iter().map(|(h, _)| h), log);
         for (host, r) in running {
-            let missing = self.missing.entry(host.clone()).or_default();
-            missing.retain(|&i| !r.replica.check(&CheckQuery::token(&log[i].id)).decision.revoked());
-            let true_lag = missing
-                .iter()
-                .map(|&i| now_ms.saturating_sub(log[i].at_ms))
-                .max()
-                .unwrap_or(0);
+            let replica = &r.replica;
+            let true_lag = self.held.update(host, now_ms, log, |id| {
+                replica.check(&CheckQuery::token(id)).decision.revoked()
+            });
             self.max_true_lag = self.max_true_lag.max(true_lag);
             let since = Duration::from_millis(now_ms.saturating_sub(r.started_ms));
             if let Some(reported) = r.replica.staleness_at(since) {
@@ -174,25 +159,8 @@ impl EdgeObserver {
                 }
             }
         }
-        let lacking = self.lacking(hosts);
-        let done: Vec<usize> = self
-            .unenforced
-            .iter()
-            .copied()
-            .filter(|i| !lacking.contains(i))
-            .collect();
-        for i in done {
-            self.enforced_ms[i] = Some(now_ms);
-            self.unenforced.remove(&i);
-        }
-    }
-
-    /// Revocations some replica (running or not yet started) still lacks.
-    fn lacking(&self, hosts: &[(String, String)]) -> BTreeSet<usize> {
-        hosts
-            .iter()
-            .flat_map(|(h, _)| self.missing.get(h).into_iter().flatten().copied())
-            .collect()
+        // Every replica counts, started or not: an edge that never ran lacks all.
+        self.held.settle(now_ms, hosts.iter().map(|(h, _)| h));
     }
 
     /// The edge part of the report (None without edges).
@@ -208,13 +176,13 @@ impl EdgeObserver {
         }
         let enforce = log
             .iter()
-            .zip(&self.enforced_ms)
+            .zip(&self.held.enforced_ms)
             .filter_map(|(a, e)| e.map(|e| e.saturating_sub(a.at_ms)))
             .collect();
         Some(EdgeReport {
             replicas: hosts.len() as u64,
             time_to_enforce_ms: Percentiles::of(enforce),
-            lost_revocations: self.lacking(hosts).len() as u64,
+            lost_revocations: self.held.lacking(hosts.iter().map(|(h, _)| h)).len() as u64,
             checks: edge_log.checks,
             stale_accepts: edge_log.stale_accepts,
             max_reported_staleness_ms: self.max_reported,

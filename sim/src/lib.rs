@@ -14,12 +14,14 @@
 //! - [`workload`]: edge clients revoking and checking.
 //! - [`edges`]: edge replicas (`rescind_client::Replica`) and what they measure.
 //! - [`observe`]: sampling every node's state for the report.
+//! - [`holdings`]: what each node or replica lacks, and when all held each revocation.
 //! - [`report`]: the [`Report`] and its statistics.
 //! - [`svg`]: the picture.
 //! - [`verdict`]: what makes a run healthy.
 
 pub mod edges;
 pub mod events;
+pub mod holdings;
 pub mod net;
 pub mod observe;
 pub mod report;

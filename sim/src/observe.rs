@@ -2,11 +2,12 @@
 //! running node (their engines, not the network) and records what the report
 //! needs. Incremental, so sweeps over many seeds stay fast.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rescind_core::CheckQuery;
 use rescind_node::Engine;
 
+use crate::holdings::Holdings;
 use crate::run::Running;
 
 /// A revocation acknowledged to an edge client.
@@ -22,14 +23,8 @@ pub struct Acked {
 /// What the observer keeps between samples.
 #[derive(Default)]
 pub struct Observer {
-    /// Revocations seen so far (index = position in the log).
-    seen: usize,
-    /// Per node: indices of acknowledged revocations it does not hold yet.
-    missing: BTreeMap<String, BTreeSet<usize>>,
-    /// When each revocation was first held by every running node.
-    pub enforced_ms: Vec<Option<u64>>,
-    /// Not yet enforced everywhere.
-    unenforced: BTreeSet<usize>,
+    /// What each node lacks; when each revocation was held by every running node.
+    pub held: Holdings,
     /// Largest staleness reported (unknown excluded).
     pub max_reported: u64,
     /// Largest true lag.
@@ -50,7 +45,7 @@ pub fn holds(engine: &Engine, id: &str) -> bool {
 impl Observer {
     /// Forget what `node` held (its disk was wiped).
     pub fn wiped(&mut self, node: &str, acked: usize) {
-        self.missing.insert(node.to_owned(), (0..acked).collect());
+        self.held.wiped(node, acked);
     }
 
     /// Take one sample at `now_ms`. `running`: node → (engine, incarnation
@@ -62,24 +57,10 @@ impl Observer {
         running: &BTreeMap<String, Running>,
         log: &[Acked],
     ) {
-        for (node, _) in nodes {
-            let m = self.missing.entry(node.clone()).or_default();
-            m.extend(self.seen..log.len());
-        }
-        for i in self.seen..log.len() {
-            self.enforced_ms.push(None);
-            self.unenforced.insert(i);
-        }
-        self.seen = log.len();
+        self.held.grow(nodes.iter().map(|(n, _)| n), log);
         for (node, r) in running {
             let engine = &r.engine;
-            let missing = self.missing.entry(node.clone()).or_default();
-            missing.retain(|&i| !holds(engine, &log[i].id));
-            let true_lag = missing
-                .iter()
-                .map(|&i| now_ms.saturating_sub(log[i].at_ms))
-                .max()
-                .unwrap_or(0);
+            let true_lag = self.held.update(node, now_ms, log, |id| holds(engine, id));
             self.max_true_lag = self.max_true_lag.max(true_lag);
             // The node's own monotonic clock started at `started_ms` of simulated time.
             let reported = engine.staleness_at(now_ms.saturating_sub(r.started_ms));
@@ -96,26 +77,13 @@ impl Observer {
                 [load(&c.messages), load(&c.bytes), load(&c.duplicate_ops)],
             );
         }
-        let still: BTreeSet<usize> = running
-            .keys()
-            .flat_map(|n| self.missing.get(n).into_iter().flatten().copied())
-            .collect();
-        let done: Vec<usize> = self
-            .unenforced
-            .iter()
-            .copied()
-            .filter(|i| !still.contains(i))
-            .collect();
-        for i in done {
-            self.enforced_ms[i] = Some(now_ms);
-            self.unenforced.remove(&i);
-        }
+        self.held.settle(now_ms, running.keys());
         if now_ms.is_multiple_of(100) {
             let mut by_region: BTreeMap<String, (usize, usize)> = BTreeMap::new();
             for (node, region) in nodes {
                 if running.contains_key(node) {
                     let e = by_region.entry(region.clone()).or_default();
-                    e.0 += self.missing.get(node).map_or(0, BTreeSet::len);
+                    e.0 += self.held.missing_count(node);
                     e.1 += log.len();
                 }
             }
@@ -136,11 +104,7 @@ impl Observer {
 
     /// Acknowledged revocations some running node still lacks.
     pub fn lost(&self, running: &BTreeMap<String, Running>) -> u64 {
-        let lacking: BTreeSet<usize> = running
-            .keys()
-            .flat_map(|n| self.missing.get(n).into_iter().flatten().copied())
-            .collect();
-        lacking.len() as u64
+        self.held.lacking(running.keys()).len() as u64
     }
 
     /// Summed gossip counters over every node incarnation.

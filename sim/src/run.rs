@@ -254,7 +254,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
     let traces: Vec<Trace> = log
         .acked
         .iter()
-        .zip(&observer.enforced_ms)
+        .zip(&observer.held.enforced_ms)
         .map(|(a, e)| Trace {
             id: a.id.clone(),
             acked_ms: a.at_ms,

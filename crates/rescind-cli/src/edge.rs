@@ -96,9 +96,7 @@ impl EdgeService {
         token: &rescind_core::ConsistencyToken,
         metadata: &tonic::metadata::MetadataMap,
     ) -> Result<(), Status> {
-        let bound = rescind_node::service::grpc_timeout(metadata).map_or(self.max_consistency_wait, |t| {
-            t.saturating_sub(t / 10).min(self.max_consistency_wait)
-        });
+        let bound = rescind_node::service::wait_bound(metadata, self.max_consistency_wait);
         if self.replica.wait_for(token, bound).await {
             Ok(())
         } else {

@@ -38,10 +38,14 @@ impl RevocationService {
     /// 90% of the caller's deadline if that is shorter, so the caller gets our
     /// clear UNAVAILABLE rather than its own timeout.
     fn wait_bound(&self, metadata: &tonic::metadata::MetadataMap) -> Duration {
-        grpc_timeout(metadata).map_or(self.max_consistency_wait, |t| {
-            t.saturating_sub(t / 10).min(self.max_consistency_wait)
-        })
+        wait_bound(metadata, self.max_consistency_wait)
     }
+}
+
+/// How long a consistency-token wait may take: `max`, or 90% of the caller's
+/// deadline (`grpc-timeout`) if that is shorter.
+pub fn wait_bound(metadata: &tonic::metadata::MetadataMap, max: Duration) -> Duration {
+    grpc_timeout(metadata).map_or(max, |t| t.saturating_sub(t / 10).min(max))
 }
 
 fn engine_status(e: EngineError) -> Status {

@@ -47,16 +47,28 @@ fn check(id: &str) -> pb::CheckRequest {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_serving_thread_answers_and_shutdown_drains() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(config(dir.path())).await.unwrap();
+/// A node on `dir` serving on a free port until the sender is used; its address and task.
+async fn serve(
+    dir: &std::path::Path,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), rescind_node::NodeError>>,
+) {
+    let node = Node::open(config(dir)).await.unwrap();
     let listener = node.bind().await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(node.serve(listener, async {
         let _ = stopped.await;
     }));
+    (addr, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_serving_thread_answers_and_shutdown_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, server) = serve(dir.path()).await;
 
     // Six separate connections: two per serving thread (round-robin).
     let mut clients: Vec<RevocationsClient<Channel>> = Vec::new();
@@ -124,13 +136,7 @@ fn serve_threads_beyond_the_limit_are_refused_with_the_key_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_open_watch_streams_and_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(config(dir.path())).await.unwrap();
-    let listener = node.bind().await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(node.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = serve(dir.path()).await;
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
