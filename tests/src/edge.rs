@@ -32,6 +32,28 @@ impl EdgeProc {
         EdgeProc { child, addr }
     }
 
+    /// SIGTERM the edge and wait (at most 30 s) for its clean exit.
+    pub fn terminate(&mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -TERM failed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "rescind edge exited with {status} on SIGTERM");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// A gRPC client to the edge.
     pub async fn client(&self) -> RevocationsClient<Channel> {
         let channel = Channel::from_shared(format!("http://{}", self.addr))

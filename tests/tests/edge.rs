@@ -322,3 +322,44 @@ async fn watch_refuses_bad_vectors_other_clusters_and_too_many_watchers() {
         "{ended:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_edge_serves_from_its_checkpoint_with_every_node_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeProc::start(&dir.path().join("node"), &[]);
+    let mut client = node.client().await;
+    for i in 0..50 {
+        let req = with_bearer(revoke_token(&format!("kept-{i}")), &node.admin_token());
+        client.revoke(req).await.unwrap();
+    }
+    let want = node.status().await;
+    let checkpoint = dir.path().join("edge.ckpt");
+    let ckpt = checkpoint.display().to_string();
+    let mut edge = EdgeProc::start(&[node.addr], &["--checkpoint", &ckpt]);
+    eventually(
+        "the edge to hold the node's digest",
+        Duration::from_secs(10),
+        || async { (edge.status().await.digest == want.digest).then_some(()) },
+    )
+    .await;
+    edge.terminate();
+    assert!(checkpoint.exists(), "a clean stop saves the checkpoint");
+    node.kill9();
+    // Every upstream is down: the restarted edge answers from its file.
+    let edge = EdgeProc::start(&[node.addr], &["--checkpoint", &ckpt]);
+    let s = edge.status().await;
+    assert_eq!((s.digest.as_str(), s.deny_entries), (want.digest.as_str(), 50));
+    assert!(s.upstream.is_empty(), "it follows nobody: {s:?}");
+    assert_eq!(s.staleness_ms, u64::MAX, "and says its staleness is unknown");
+    let r = edge
+        .client()
+        .await
+        .check(pb::CheckRequest {
+            token_id: Some("kept-7".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.revoked);
+}
