@@ -131,12 +131,7 @@ impl Revocations for EdgeService {
         request: Request<pb::CheckBatchRequest>,
     ) -> Result<Response<pb::CheckBatchResponse>, Status> {
         self.auth.require_reader(request.metadata())?;
-        let checks = &request.get_ref().checks;
-        convert::batch_size(checks.len()).map_err(invalid)?;
-        let mut valid = Vec::with_capacity(checks.len());
-        for (i, c) in checks.iter().enumerate() {
-            valid.push(convert::check(c).map_err(|e| invalid(convert::in_batch(i, e)))?);
-        }
+        let valid = convert::check_batch(&request.get_ref().checks).map_err(invalid)?;
         for v in &valid {
             if let Some(token) = &v.consistency {
                 self.wait(token, request.metadata()).await?;

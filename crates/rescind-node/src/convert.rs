@@ -73,6 +73,17 @@ pub fn batch_size(n: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Validate a whole `CheckBatchRequest`: its size, then every check (errors
+/// name `checks[i].field`).
+pub fn check_batch(checks: &[pb::CheckRequest]) -> Result<Vec<ValidCheck<'_>>, FieldError> {
+    batch_size(checks.len())?;
+    checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| check(c).map_err(|e| in_batch(i, e)))
+        .collect()
+}
+
 /// Validate a `RevokeRequest`.
 pub fn revoke(req: pb::RevokeRequest) -> Result<RevokeCommand, FieldError> {
     limits::text("reason", &req.reason)?;
