@@ -156,15 +156,7 @@ impl Revocations for EdgeService {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         self.auth.require_reader(request.metadata())?;
         let s = self.replica.status();
-        let clock: Vec<pb::ClockEntry> = s
-            .clock
-            .iter()
-            .map(|(o, seq)| pb::ClockEntry {
-                origin_node: o.node.clone(),
-                incarnation: o.incarnation,
-                seq,
-            })
-            .collect();
+        let clock = rescind_client::answer::vector_to_pb(&s.clock);
         Ok(Response::new(pb::StatusResponse {
             node_id: self.node_id.clone(),
             node_name: self.node_id.clone(),

@@ -9,6 +9,26 @@ use rescind_proto::v1 as pb;
 
 use crate::consistency::ConsistencyToken;
 
+/// A version vector from the wire's clock entries (what a node sent).
+pub fn vector_from_pb(entries: &[pb::ClockEntry]) -> VersionVector {
+    let mut v = VersionVector::new();
+    for e in entries {
+        v.raise_to(&OriginId::new(e.origin_node.clone(), e.incarnation), e.seq);
+    }
+    v
+}
+
+/// A version vector as the wire's clock entries.
+pub fn vector_to_pb(v: &VersionVector) -> Vec<pb::ClockEntry> {
+    v.iter()
+        .map(|(o, seq)| pb::ClockEntry {
+            origin_node: o.node.clone(),
+            incarnation: o.incarnation,
+            seq,
+        })
+        .collect()
+}
+
 /// The wire's staleness (`u64::MAX` = unknown) as a duration.
 pub fn staleness_from_wire(ms: u64) -> Option<Duration> {
     (ms != u64::MAX).then(|| Duration::from_millis(ms))
@@ -137,10 +157,7 @@ pub struct NodeStatus {
 impl NodeStatus {
     /// From a `StatusResponse`.
     pub fn from_pb(s: pb::StatusResponse) -> Self {
-        let mut clock = VersionVector::new();
-        for e in &s.clock {
-            clock.raise_to(&OriginId::new(e.origin_node.clone(), e.incarnation), e.seq);
-        }
+        let clock = vector_from_pb(&s.clock);
         Self {
             node_id: s.node_id.clone(),
             region: s.region.clone(),

@@ -169,17 +169,13 @@ impl WatchHub {
 
 /// FAILED_PRECONDITION for a subscriber that holds ops this node does not.
 fn ahead(from: &VersionVector, durable: &VersionVector) -> Status {
-    let (origin, theirs) = from
+    let (origin, theirs, ours) = from
         .iter()
         .find(|(o, seq)| durable.get(o) < *seq)
-        .map(|(o, seq)| (o.to_string(), seq))
+        .map(|(o, seq)| (o.to_string(), seq, durable.get(o)))
         .unwrap_or_default();
     Status::failed_precondition(format!(
-        "from: the subscriber holds ops of {origin} up to {theirs}, this node only up to {}: it has not caught up yet (retry shortly or follow another node), or the vector comes from another cluster",
-        durable
-            .iter()
-            .find(|(o, _)| o.to_string() == origin)
-            .map_or(0, |(_, s)| s)
+        "from: the subscriber holds ops of {origin} up to {theirs}, this node only up to {ours}: it has not caught up yet (retry shortly or follow another node), or the vector comes from another cluster"
     ))
 }
 

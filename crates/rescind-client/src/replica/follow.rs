@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rescind_core::VersionVector;
 use rescind_core::wire::{decode_cutoffs, decode_deny, decode_ops};
-use rescind_core::{OriginId, VersionVector};
 use rescind_proto::v1 as pb;
 use rescind_proto::v1::revocations_client::RevocationsClient;
 use tokio::sync::watch;
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::{ReplicaConfig, Shared, save_checkpoint};
+use crate::answer::{vector_from_pb, vector_to_pb};
 use crate::client::{Client, MAX_MESSAGE_BYTES};
 
 /// How a stream from one endpoint ended.
@@ -32,24 +33,6 @@ pub(crate) fn system_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn vector_to_pb(v: &VersionVector) -> Vec<pb::ClockEntry> {
-    v.iter()
-        .map(|(o, seq)| pb::ClockEntry {
-            origin_node: o.node.clone(),
-            incarnation: o.incarnation,
-            seq,
-        })
-        .collect()
-}
-
-fn vector_from_pb(entries: &[pb::ClockEntry]) -> VersionVector {
-    let mut v = VersionVector::new();
-    for e in entries {
-        v.raise_to(&OriginId::new(e.origin_node.clone(), e.incarnation), e.seq);
-    }
-    v
 }
 
 /// The follower: stream from the best endpoint; on loss, the next.
