@@ -77,7 +77,7 @@ kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
 
 # --- Rescind ---------------------------------------------------------------
 nport=$(free_port)
-"$BIN/rescind" serve --serve-threads 1 --data-dir "$work/data" --listen "127.0.0.1:$nport" --log warn >"$work/node.out" 2>"$work/node.log" &
+"$BIN/rescind" serve --serve-threads 1 --data-dir "$work/data" --listen "127.0.0.1:$nport" --http-listen off --log warn >"$work/node.out" 2>"$work/node.log" &
 node_pid=$!
 wait_for "rescind node" grep -q listening "$work/node.out"
 rss() { ps -o rss= -p "$node_pid" | tr -d ' '; }

@@ -38,7 +38,7 @@ trap cleanup EXIT
 . benches/lib.sh
 
 nport=$(free_port)
-"$BIN/rescind" serve --serve-threads 1 --data-dir "$work/data" --listen "127.0.0.1:$nport" --log info >"$work/node.out" 2>"$work/node.log" &
+"$BIN/rescind" serve --serve-threads 1 --data-dir "$work/data" --listen "127.0.0.1:$nport" --http-listen off --log info >"$work/node.out" 2>"$work/node.log" &
 node_pid=$!; pids+=("$node_pid")
 wait_for "rescind node" grep -q listening "$work/node.out"
 node="127.0.0.1:$nport"

@@ -49,7 +49,7 @@ fi
 
 start_node() { # data_dir -> sets node_pid, port; waits (bounded) for "listening"
   port=$(free_port)
-  "$BIN/rescind" serve --serve-threads 1 --data-dir "$1" --listen "127.0.0.1:$port" --log warn,rescind_node::engine=info \
+  "$BIN/rescind" serve --serve-threads 1 --data-dir "$1" --listen "127.0.0.1:$port" --http-listen off --log warn,rescind_node::engine=info \
     >"$work/node.out" 2>"$work/node.log" &
   node_pid=$!
   for _ in $(seq 3600); do

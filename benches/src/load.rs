@@ -154,6 +154,7 @@ pub async fn preload(clients: &[Client], token: &str, count: u64, concurrency: u
                     target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                         token_id: uuid_like(0, i),
                         expires_at_ms: 0,
+                        ..Default::default()
                     })),
                     reason: "preload".into(),
                     actor: "rescind-bench".into(),
@@ -263,6 +264,7 @@ pub async fn revokes(clients: &[Client], token: &str, concurrency: usize, durati
                     target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                         token_id: format!("bench-revoke-{run:08x}-{w}-{i}"),
                         expires_at_ms: 0,
+                        ..Default::default()
                     })),
                     reason: String::new(),
                     actor: "rescind-bench".into(),
@@ -317,6 +319,7 @@ pub async fn propagate(nodes: &[Client], token: &str, count: u64, rate: f64) -> 
                 target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                     token_id: id.clone(),
                     expires_at_ms: 0,
+                    ..Default::default()
                 })),
                 reason: String::new(),
                 actor: "rescind-bench".into(),

@@ -101,6 +101,7 @@ pub async fn propagation(
                 target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                     token_id: id_of(run, i),
                     expires_at_ms: 0,
+                    ..Default::default()
                 })),
                 reason: String::new(),
                 actor: "rescind-bench".into(),

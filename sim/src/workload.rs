@@ -139,6 +139,7 @@ impl Edge {
             target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                 token_id: id.clone(),
                 expires_at_ms: 0,
+                ..Default::default()
             })),
             reason: "simulation".into(),
             actor: self.region.clone(),

@@ -9,6 +9,7 @@
 //! - [`rescind_bin`]: where the binary is (built by `cargo test` before any test runs).
 //! - [`cluster`]: several nodes in several regions on loopback.
 //! - [`edge`]: a `rescind edge` process.
+//! - [`gateway`]: JWTs from the test-only fixture keys, an HTTP client, a test upstream, nginx.
 //! - `tests/*.rs`: the acceptance tests.
 
 use std::io::{BufRead, BufReader};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub mod cluster;
 pub mod edge;
+pub mod gateway;
 
 use rescind_proto::v1::revocations_client::RevocationsClient;
 use tonic::transport::Channel;
@@ -51,11 +53,7 @@ pub fn rescind_bin() -> PathBuf {
 /// followed by the address it listens on; returns the child, that address
 /// and the line.
 pub fn spawn_listening(mut command: Command, prefix: &str) -> (Child, SocketAddr, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn rescind");
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn rescind");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -90,6 +88,8 @@ pub struct NodeProc {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its HTTP API listens (None: `--http-listen off`).
+    pub http: Option<SocketAddr>,
     /// Its data dir.
     pub data_dir: PathBuf,
     /// The line it printed on start.
@@ -100,19 +100,40 @@ impl NodeProc {
     /// Start a node on `data_dir` (port 0, loopback) with extra `serve` flags,
     /// and wait for its "listening" line.
     pub fn start(data_dir: &Path, extra: &[&str]) -> NodeProc {
+        Self::start_logging(data_dir, extra, None)
+    }
+
+    /// [`NodeProc::start`] with its stderr (the logs) written to `log`.
+    pub fn start_logging(data_dir: &Path, extra: &[&str], log: Option<&Path>) -> NodeProc {
         let mut command = Command::new(rescind_bin());
+        if let Some(path) = log {
+            command.stderr(std::fs::File::create(path).expect("create the log file"));
+        }
         command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-            .args(extra)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        if !extra.contains(&"--log") {
+            command.args(["--log", "warn"]);
+        }
+        if !extra.contains(&"--http-listen") {
+            command.args(["--http-listen", "127.0.0.1:0"]);
+        }
+        command
             .env_remove("RESCIND_ADMIN_TOKEN")
             .env_remove("RESCIND_CONFIG");
         let (child, addr, banner) = spawn_listening(command, "rescind listening on ");
+        let http = banner
+            .split("(http ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|a| a.parse().ok());
         NodeProc {
             child,
             addr,
+            http,
             data_dir: data_dir.to_owned(),
             banner,
         }
@@ -237,6 +258,7 @@ pub fn revoke_token(id: &str) -> rescind_proto::v1::RevokeRequest {
         target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
             token_id: id.into(),
             expires_at_ms: 0,
+            issuer: String::new(),
         })),
         reason: "test".into(),
         actor: "tests".into(),

@@ -10,6 +10,7 @@ fn token(id: &str, expires_at_ms: i64) -> pb::RevokeRequest {
         target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
             token_id: id.into(),
             expires_at_ms,
+            ..Default::default()
         })),
         ..Default::default()
     }
@@ -22,6 +23,7 @@ fn cutoff(kind: i32, id: &str, before: i64) -> pb::RevokeRequest {
             principal_id: id.into(),
             issued_before_ms: before,
             min_version: 0,
+            ..Default::default()
         })),
         ..Default::default()
     }
@@ -52,6 +54,16 @@ async fn bad_input_is_refused_by_field_and_the_node_keeps_serving() {
     };
 
     // Checks.
+    assert_status(
+        c.check(pb::CheckRequest::default()).await,
+        Code::InvalidArgument,
+        &["token_id", "names nothing"],
+    );
+    assert_status(
+        c.check(check(|r| r.issuer = Some("https://idp".into()))).await,
+        Code::InvalidArgument,
+        &["names nothing"],
+    );
     assert_status(
         c.check(check(|r| r.token_id = Some(String::new()))).await,
         Code::InvalidArgument,

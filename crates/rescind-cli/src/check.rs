@@ -40,6 +40,9 @@ pub struct CheckArgs {
     /// Wait until the node has applied this revocation (hex from `revoke`).
     #[arg(long)]
     consistency_token: Option<String>,
+    /// The token's issuer (`iss`): look the id and principals up in its namespace.
+    #[arg(long)]
+    issuer: Option<String>,
     #[command(flatten)]
     client: ClientOpts,
 }
@@ -81,6 +84,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<()> {
         issued_at_ms: i64::try_from(issued_at_ms).context("--issued-at is too far away")?,
         token_version: args.token_version,
         consistency_token,
+        issuer: args.issuer.clone(),
     };
     let opts = &args.client;
     let client = opts.client().await?;

@@ -150,6 +150,13 @@ impl Revocations for EdgeService {
         Err(edges_do_not("revocations"))
     }
 
+    async fn revoke_batch(
+        &self,
+        _: Request<pb::RevokeBatchRequest>,
+    ) -> Result<Response<pb::RevokeBatchResponse>, Status> {
+        Err(edges_do_not("revocations"))
+    }
+
     async fn status(
         &self,
         request: Request<pb::StatusRequest>,

@@ -5,14 +5,18 @@
 //!
 //! ## Layout
 //! - `main.rs`: the command line (clap) and dispatch.
-//! - [`serve`]: config layering (defaults ← TOML ← env ← flags) and the node's lifetime.
+//! - [`serve`]: config layering (defaults ← TOML ← env ← flags) and the node's lifetime;
+//!   [`gateway_flags`] holds the HTTP, `[gateway]` and `[jwt]` flags.
 //! - [`opts`]: options every client command takes, and the `rescind_client::Client` they make.
-//! - [`revoke`], [`check`], [`status`], [`peers`]: one file per client command.
+//! - [`revoke`], [`check`], [`status`], [`peers`]: one file per client command;
+//!   [`bulk`] is `revoke tokens --from-file`.
 //! - [`edge`]: `rescind edge`, the sidecar serving checks from a local replica.
 //! - [`timearg`]: TIME and DUR arguments.
 
+mod bulk;
 mod check;
 mod edge;
+mod gateway_flags;
 mod opts;
 mod peers;
 mod revoke;
@@ -44,7 +48,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node (defaults: data in ./rescind-data, gRPC on 127.0.0.1:7400).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Revoke a token id, or every token of a principal issued before a time.
     Revoke(revoke::RevokeArgs),
     /// Ask the node whether a token is revoked.
@@ -69,7 +73,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
+            Command::Serve(args) => serve::serve(*args).await,
             Command::Revoke(args) => revoke::revoke(args).await,
             Command::Check(args) => check::check(args).await,
             Command::Status(args) => status::status(args).await,

@@ -21,6 +21,8 @@ pub struct RevokeArgs {
 enum RevokeWhat {
     /// Revoke one token id (jti, opaque token id, API key id) until it expires.
     Token(TokenArgs),
+    /// Revoke every token id listed in a file, in batches (incident response).
+    Tokens(crate::bulk::BulkArgs),
     /// Revoke every token of a subject issued at or before --before.
     Subject(PrincipalArgs),
     /// Revoke every token issued to an OAuth client at or before --before.
@@ -43,6 +45,9 @@ struct TokenArgs {
     /// The token expires at this TIME. Neither flag: the entry is kept forever.
     #[arg(long)]
     expires_at: Option<String>,
+    /// The issuer (`iss`) whose namespace the id lives in. [default: none]
+    #[arg(long, default_value = "")]
+    issuer: String,
     #[command(flatten)]
     common: RevokeCommon,
 }
@@ -52,11 +57,19 @@ struct PrincipalArgs {
     /// The principal's id.
     id: String,
     /// Revoke tokens issued at or before this TIME. [default: now]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "version_only")]
     before: Option<String>,
     /// Also revoke tokens whose version is below this.
     #[arg(long, default_value_t = 0)]
     min_version: u64,
+    /// Raise --min-version only and leave the cutoff's time as it is (without
+    /// this, the cutoff also revokes every token issued up to --before, now by
+    /// default).
+    #[arg(long, requires = "min_version")]
+    version_only: bool,
+    /// The issuer (`iss`) whose namespace the principal lives in. [default: none]
+    #[arg(long, default_value = "")]
+    issuer: String,
     #[command(flatten)]
     common: RevokeCommon,
 }
@@ -87,9 +100,11 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
             let target = pb::revoke_request::Target::Token(pb::TokenRevocation {
                 token_id: t.id.clone(),
                 expires_at_ms: i64::try_from(expires_at_ms).context("--expires-at is too far away")?,
+                ..Default::default()
             });
             (target, t.common, format!("token {}", t.id))
         }
+        RevokeWhat::Tokens(bulk) => return crate::bulk::run(bulk).await,
         RevokeWhat::Subject(p) => principal(pb::PrincipalKind::Subject, "subject", p, now)?,
         RevokeWhat::Client(p) => principal(pb::PrincipalKind::Client, "client", p, now)?,
         RevokeWhat::Tenant(p) => principal(pb::PrincipalKind::Tenant, "tenant", p, now)?,
@@ -152,6 +167,7 @@ fn principal(
         principal_id: p.id.clone(),
         issued_before_ms: i64::try_from(before).context("--before is too far away")?,
         min_version: p.min_version,
+        ..Default::default()
     });
     Ok((
         target,

@@ -55,6 +55,8 @@ pub struct ServeArgs {
     /// Cut off a Watch subscriber whose buffer stays full this long (DUR). [default: 2s]
     #[arg(long, env = "RESCIND_WATCH_STALL_TIMEOUT", value_parser = crate::timearg::parse_duration)]
     watch_stall_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    gateway: crate::gateway_flags::GatewayArgs,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -106,6 +108,7 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = &args.admin_token_file {
         config.admin_token_file = Some(v.clone());
     }
+    args.gateway.apply(&mut config);
     // Only from the environment: a token on the command line shows in `ps`.
     if let Some(t) = env_nonempty("RESCIND_ADMIN_TOKEN") {
         config.admin_token = Some(t);
@@ -132,14 +135,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let listener = node.bind().await?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let http = node.bind_http().await?;
+    let http_addr = match &http {
+        Some(l) => l
+            .local_addr()
+            .context("reading the bound HTTP address")?
+            .to_string(),
+        None => "off".into(),
+    };
     let status = node.engine().status();
     // One line on stdout, for people and for scripts waiting on start-up.
     println!(
-        "rescind listening on {addr} (node {}, region {}, {} revoked ids, {} cutoffs)",
+        "rescind listening on {addr} (http {http_addr}, node {}, region {}, {} revoked ids, {} cutoffs)",
         status.node_id, status.region, status.deny_entries, status.cutoffs
     );
     std::io::stdout().flush().ok();
-    node.serve(listener, shutdown_signal()).await?;
+    node.serve_with_http(listener, http, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -26,9 +26,31 @@ fn help_lists_every_command_and_flag() {
         "--region",
         "--config",
         "RESCIND_LISTEN",
+        "--http-listen",
+        "RESCIND_HTTP_LISTEN",
+        "--jwks-file",
+        "--jwks-url",
+        "--jwt-issuer",
+        "--jwt-audience",
+        "--gateway-on-stale",
+        "--opaque-tokens",
+        "--token-hash-key-file",
+        "--oauth-clients-file",
     ] {
         assert!(serve.contains(flag), "serve --help lacks {flag}");
     }
+    let bulk = help(&["revoke", "tokens"]);
+    for flag in [
+        "--from-file",
+        "--dry-run",
+        "--batch-size",
+        "--max-rate",
+        "--issuer",
+    ] {
+        assert!(bulk.contains(flag), "revoke tokens --help lacks {flag}");
+    }
+    assert!(help(&["revoke", "subject"]).contains("--version-only"));
+    assert!(help(&["check"]).contains("--issuer"));
     let revoke = help(&["revoke"]);
     for kind in ["token", "subject", "client", "tenant", "key", "session"] {
         assert!(revoke.contains(kind), "revoke --help lacks {kind}");

@@ -411,6 +411,23 @@ impl Client {
         })
     }
 
+    /// Revoke up to 10,000 in one durable write (needs the admin token).
+    /// Retried on another node when the first fails: every revocation is
+    /// idempotent, so a repeat writes nothing twice.
+    pub async fn revoke_batch(
+        &self,
+        reqs: Vec<pb::RevokeRequest>,
+    ) -> Result<pb::RevokeBatchResponse, ClientError> {
+        let message = pb::RevokeBatchRequest { revocations: reqs };
+        let (r, _, _) = self
+            .call(self.inner.timeout, |mut stub, left| {
+                let r = self.request(message.clone(), left);
+                async move { stub.revoke_batch(r).await.map(|r| r.into_inner()) }
+            })
+            .await?;
+        Ok(r)
+    }
+
     /// Revoke one token id until `expires_at_ms` (0 = never).
     pub async fn revoke_token(
         &self,
@@ -423,6 +440,7 @@ impl Client {
             target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
                 token_id: token_id.to_owned(),
                 expires_at_ms: i64::try_from(expires_at_ms).unwrap_or(i64::MAX),
+                issuer: String::new(),
             })),
             reason: reason.to_owned(),
             actor: actor.to_owned(),

@@ -6,7 +6,8 @@ use rescind_proto::v1 as pb;
 
 use crate::consistency::ConsistencyToken;
 
-/// One token to check. Every field is optional; a principal that is absent
+/// One token to check. Every field is optional, but a node refuses a query
+/// that names neither a token id nor a principal; a principal that is absent
 /// is not consulted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {
@@ -20,6 +21,9 @@ pub struct Query {
     pub token_version: Option<u64>,
     /// Read-your-revocations: answer only once this revocation is applied.
     pub consistency: Option<ConsistencyToken>,
+    /// The token's issuer (`iss`): ids and principals are looked up in its
+    /// namespace. Empty: the issuer-less namespace.
+    pub issuer: String,
 }
 
 impl Query {
@@ -49,6 +53,12 @@ impl Query {
         self
     }
 
+    /// Look the token up in `issuer`'s namespace.
+    pub fn in_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
     /// Wait for a revocation (read-your-revocations).
     pub fn after(mut self, token: ConsistencyToken) -> Self {
         self.consistency = Some(token);
@@ -61,6 +71,7 @@ impl Query {
             token_id: self.token_id.as_deref(),
             issued_at_ms: self.issued_at_ms,
             token_version: self.token_version.unwrap_or(0),
+            issuer: &self.issuer,
             ..CheckQuery::default()
         };
         for (slot, value) in q.principals.iter_mut().zip(&self.principals) {
@@ -82,6 +93,7 @@ impl Query {
             issued_at_ms: i64::try_from(self.issued_at_ms).unwrap_or(i64::MAX),
             token_version: self.token_version,
             consistency_token: self.consistency.as_ref().map(|t| t.bytes().to_vec()),
+            issuer: (!self.issuer.is_empty()).then(|| self.issuer.clone()),
         }
     }
 }

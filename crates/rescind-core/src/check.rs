@@ -1,7 +1,10 @@
 //! The revocation rules (DESIGN.md §1).
 
+use std::borrow::Cow;
+
 use crate::cutoff::{CutoffMap, PrincipalKind};
 use crate::deny::DenySet;
+use crate::scope;
 
 /// One token to decide on. Absent fields are not consulted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -14,6 +17,9 @@ pub struct CheckQuery<'a> {
     pub issued_at_ms: u64,
     /// Its version; absent counts as 0 against `min_version`.
     pub token_version: u64,
+    /// The issuer whose namespace the id and principals are looked up in
+    /// ([`scope`]); empty: the issuer-less namespace.
+    pub issuer: &'a str,
 }
 
 impl<'a> CheckQuery<'a> {
@@ -35,6 +41,23 @@ impl<'a> CheckQuery<'a> {
     pub fn issued_at(mut self, ms: u64) -> Self {
         self.issued_at_ms = ms;
         self
+    }
+
+    /// Set the issuer.
+    pub fn in_issuer(mut self, issuer: &'a str) -> Self {
+        self.issuer = issuer;
+        self
+    }
+
+    /// True when the query names a token id or at least one principal; a
+    /// query that names nothing cannot be decided and front ends refuse it.
+    pub fn names_something(&self) -> bool {
+        self.token_id.is_some() || self.principals.iter().any(Option::is_some)
+    }
+
+    /// The deny-set key of the token id, namespaced by the issuer.
+    pub fn token_key(&self) -> Option<Cow<'a, str>> {
+        self.token_id.map(|id| scope::key(self.issuer, id))
     }
 }
 
@@ -68,13 +91,14 @@ impl Decision {
 /// [`PrincipalKind::ALL`] order; a token is revoked when *any* rule matches, so
 /// cutoffs at several scopes combine by max.
 pub fn decide(deny: &DenySet, cutoffs: &CutoffMap, q: &CheckQuery<'_>) -> Decision {
-    decide_given(q.token_id.and_then(|id| deny.revoked_at_ms(id)), cutoffs, q)
+    decide_given(q.token_key().and_then(|k| deny.revoked_at_ms(&k)), cutoffs, q)
 }
 
 /// [`decide`] for each query of a batch, the deny-set lookups overlapped
 /// (see [`DenySet::revoked_at_each`]).
 pub fn decide_many(deny: &DenySet, cutoffs: &CutoffMap, qs: &[CheckQuery<'_>]) -> Vec<Decision> {
-    let ids: Vec<Option<&str>> = qs.iter().map(|q| q.token_id).collect();
+    let keys: Vec<Option<Cow<'_, str>>> = qs.iter().map(CheckQuery::token_key).collect();
+    let ids: Vec<Option<&str>> = keys.iter().map(|k| k.as_deref()).collect();
     let revoked = deny.revoked_at_each(&ids);
     qs.iter()
         .zip(revoked)
@@ -91,11 +115,17 @@ fn decide_given(by_id: Option<u64>, cutoffs: &CutoffMap, q: &CheckQuery<'_>) -> 
             revoked_at_ms,
         };
     }
+    let mut buf = String::new();
     for kind in PrincipalKind::ALL {
         let Some(principal) = q.principals[kind.index()] else {
             continue;
         };
-        let Some(cutoff) = cutoffs.get(kind, principal) else {
+        let key = if q.issuer.is_empty() {
+            principal
+        } else {
+            scope::key_into(&mut buf, q.issuer, principal)
+        };
+        let Some(cutoff) = cutoffs.get(kind, key) else {
             continue;
         };
         if cutoff.revokes(q.issued_at_ms, q.token_version) {

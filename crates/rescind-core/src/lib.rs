@@ -21,6 +21,7 @@
 //! - [`op`]: [`Op`] and [`Payload`], what a local write produces and gossip carries.
 //! - [`state`]: [`State`], which applies ops and merges entries, reporting effects.
 //! - [`check`]: [`CheckQuery`] and [`Decision`], the revocation rules.
+//! - [`scope`]: issuer namespaces, one stored key per (issuer, id).
 //! - [`consistency`]: [`ConsistencyToken`], read-your-revocations across nodes.
 //! - [`wire`]: ops and snapshot entries as bytes (peer protocol and Watch), validated on decode.
 
@@ -33,6 +34,7 @@ pub mod digest;
 pub mod limits;
 pub mod op;
 pub mod origin;
+pub mod scope;
 pub mod state;
 pub mod wire;
 

@@ -8,6 +8,8 @@ pub const MAX_ID_BYTES: usize = 512;
 pub const MAX_TEXT_BYTES: usize = 256;
 /// Most checks in one `CheckBatch`.
 pub const MAX_BATCH: usize = 1024;
+/// Most revocations in one `RevokeBatch` (one durable write).
+pub const MAX_REVOKE_BATCH: usize = 10_000;
 /// Latest accepted time: 9999-12-31T23:59:59.999Z in unix milliseconds.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 /// Largest gRPC message a node decodes, in bytes.
@@ -112,7 +114,7 @@ pub fn op(op: &crate::Op) -> Result<(), FieldError> {
             reason,
             actor,
         } => {
-            id("op.token_id", token_id)?;
+            crate::scope::check_key("op.token_id", token_id)?;
             text("op.reason", reason)?;
             text("op.actor", actor)?;
             if *expires_at_ms > max || *revoked_at_ms > max {
@@ -130,7 +132,7 @@ pub fn op(op: &crate::Op) -> Result<(), FieldError> {
             actor,
             ..
         } => {
-            id("op.principal", principal)?;
+            crate::scope::check_key("op.principal", principal)?;
             text("op.reason", reason)?;
             text("op.actor", actor)?;
             if cutoff.issued_before_ms > max || *revoked_at_ms > max {

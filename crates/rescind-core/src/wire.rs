@@ -36,7 +36,7 @@ pub fn decode_deny(raw: &[Vec<u8>]) -> Result<Vec<(String, DenyEntry)>, FieldErr
             let field = || format!("deny[{i}]");
             let (id, entry): (String, DenyEntry) = postcard::from_bytes(bytes)
                 .map_err(|e| FieldError::new(field(), format!("not an entry: {e}")))?;
-            limits::id(&field(), &id)?;
+            crate::scope::check_key(&field(), &id)?;
             limits::label(&field(), &entry.origin.node)?;
             Ok((id, entry))
         })
@@ -56,7 +56,7 @@ pub fn decode_cutoffs(raw: &[Vec<u8>]) -> Result<Vec<(PrincipalKind, String, Cut
             let field = || format!("cutoffs[{i}]");
             let (kind, principal, cutoff): (PrincipalKind, String, Cutoff) = postcard::from_bytes(bytes)
                 .map_err(|e| FieldError::new(field(), format!("not a cutoff: {e}")))?;
-            limits::id(&field(), &principal)?;
+            crate::scope::check_key(&field(), &principal)?;
             Ok((kind, principal, cutoff))
         })
         .collect()

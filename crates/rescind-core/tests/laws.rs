@@ -362,3 +362,41 @@ fn merge_deny_reports_only_real_changes() {
         }
     );
 }
+
+#[test]
+fn issuers_are_separate_namespaces() {
+    use rescind_core::scope;
+    let o = origin(0);
+    let a = scope::key("https://a.example", "jti-1");
+    let s = state_of(&[
+        token_op(&o, 1, &a, 0, 10),
+        cutoff_op(
+            &o,
+            2,
+            PrincipalKind::Subject,
+            &scope::key("https://a.example", "alice"),
+            500,
+            0,
+        ),
+    ]);
+    let token = |issuer| CheckQuery::token("jti-1").in_issuer(issuer);
+    assert_eq!(s.check(&token("https://a.example")).rule, Some(Rule::TokenId));
+    assert!(
+        !s.check(&token("https://b.example")).revoked(),
+        "same jti, other issuer"
+    );
+    assert!(!s.check(&token("")).revoked(), "same jti, no issuer");
+    let subject = |issuer| {
+        CheckQuery::default()
+            .with(PrincipalKind::Subject, "alice")
+            .issued_at(400)
+            .in_issuer(issuer)
+    };
+    assert!(s.check(&subject("https://a.example")).revoked());
+    assert!(!s.check(&subject("https://b.example")).revoked());
+    let many = s.check_many(&[token("https://a.example"), token("https://b.example")]);
+    assert_eq!(
+        many.iter().map(|d| d.revoked()).collect::<Vec<_>>(),
+        [true, false]
+    );
+}

@@ -147,6 +147,12 @@ impl Auth {
         }
     }
 
+    /// True when `token` is the admin token (for HTTP front ends that take
+    /// it beside other credentials, like RFC 7009's Basic auth).
+    pub fn is_admin(&self, token: &str) -> bool {
+        ct_eq(&hash(token), &self.admin)
+    }
+
     /// The redactor for token ids in logs.
     pub fn redactor(&self) -> &Redactor {
         &self.redactor

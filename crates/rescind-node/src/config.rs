@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer};
+
+use crate::gateway::GatewayConfig;
 
 /// Everything a node reads at start. Missing keys take their defaults.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Node name (1..=64 of `A-Z a-z 0-9 . _ -`). Default: the name recorded in
@@ -90,10 +92,35 @@ pub struct Config {
     /// before the node cuts it off (it resumes from its last heartbeat's vector).
     #[serde(with = "humantime_serde")]
     pub watch_stall_timeout: Duration,
+    /// HTTP API listen address (JSON API, OAuth revocation / introspection,
+    /// forward-auth); `"off"`: no HTTP listener. Port 0 picks a free port.
+    #[serde(deserialize_with = "listen_or_off")]
+    pub http_listen: Option<SocketAddr>,
+    /// `[gateway]`: how forward-auth, ext_authz and the OAuth endpoints decide.
+    pub gateway: GatewayConfig,
+    /// `[jwt]`: the keys and claim rules JWTs are verified with. Absent: no
+    /// keys, and every JWT is refused.
+    pub jwt: Option<rescind_jwt::JwtConfig>,
+}
+
+/// `"off"`, or a socket address.
+fn listen_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_listen_or_off(&s).map_err(serde::de::Error::custom)
+}
+
+/// Parse `http_listen`: `off`, or `host:port`.
+pub fn parse_listen_or_off(s: &str) -> Result<Option<SocketAddr>, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|e| format!("expected host:port or \"off\" (got {s:?}): {e}"))
 }
 
 /// One seed peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerSeed {
     /// `host:port` of the peer's gRPC listener.
@@ -146,6 +173,9 @@ impl Default for Config {
             max_watchers: 1024,
             watch_buffer: 8,
             watch_stall_timeout: Duration::from_secs(2),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7480))),
+            gateway: GatewayConfig::default(),
+            jwt: None,
         }
     }
 }
@@ -226,6 +256,13 @@ impl Config {
         }
         if self.gc_interval.is_zero() {
             return Err(ConfigError::Invalid("gc_interval must be more than 0s".into()));
+        }
+        self.gateway
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(jwt) = &self.jwt {
+            jwt.validate()
+                .map_err(|e| ConfigError::Invalid(format!("jwt.{e}")))?;
         }
         for (key, token) in [
             ("admin_token", &self.admin_token),

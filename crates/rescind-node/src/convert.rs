@@ -2,11 +2,11 @@
 //! and the engine's. Every error names the field and the limit.
 
 use rescind_core::check::{CheckQuery, Rule};
-use rescind_core::limits::{self, FieldError, MAX_BATCH};
-use rescind_core::{ConsistencyToken, Cutoff, Decision, PrincipalKind};
+use rescind_core::limits::{self, FieldError, MAX_BATCH, MAX_REVOKE_BATCH};
+use rescind_core::{ConsistencyToken, Cutoff, Decision, PrincipalKind, scope};
 use rescind_proto::v1 as pb;
 
-use crate::engine::{RevokeCommand, RevokeTarget};
+use crate::engine::{RevokeCommand, RevokeOutcome, RevokeTarget};
 
 /// A validated check: the query borrows the request's strings.
 pub struct ValidCheck<'a> {
@@ -29,6 +29,7 @@ pub fn check(req: &pb::CheckRequest) -> Result<ValidCheck<'_>, FieldError> {
         token_id: opt_id("token_id", &req.token_id)?,
         issued_at_ms: limits::time_ms("issued_at_ms", req.issued_at_ms)?,
         token_version: req.token_version.unwrap_or(0),
+        issuer: issuer("issuer", req.issuer.as_deref().unwrap_or(""))?,
         ..CheckQuery::default()
     };
     let principals = [
@@ -48,6 +49,12 @@ pub fn check(req: &pb::CheckRequest) -> Result<ValidCheck<'_>, FieldError> {
         ),
         None => None,
     };
+    if !query.names_something() {
+        return Err(FieldError::new(
+            "token_id",
+            "a check names nothing: set token_id or at least one of subject, client_id, tenant, key_id, session_id",
+        ));
+    }
     Ok(ValidCheck { query, consistency })
 }
 
@@ -84,6 +91,63 @@ pub fn check_batch(checks: &[pb::CheckRequest]) -> Result<Vec<ValidCheck<'_>>, F
         .collect()
 }
 
+/// An issuer: empty (the issuer-less namespace) or a valid id.
+pub fn issuer<'a>(field: &str, value: &'a str) -> Result<&'a str, FieldError> {
+    if !value.is_empty() {
+        limits::id(field, value)?;
+    }
+    Ok(value)
+}
+
+/// Validate a whole `RevokeBatchRequest`: its size, then every revocation
+/// (errors name `revocations[i].field`).
+pub fn revoke_batch(reqs: Vec<pb::RevokeRequest>) -> Result<Vec<RevokeCommand>, FieldError> {
+    if reqs.is_empty() || reqs.len() > MAX_REVOKE_BATCH {
+        return Err(FieldError::new(
+            "revocations",
+            format!(
+                "1 to {MAX_REVOKE_BATCH} revocations per batch (got {})",
+                reqs.len()
+            ),
+        ));
+    }
+    reqs.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            revoke(r).map_err(|e| FieldError::new(format!("revocations[{i}].{}", e.field), e.problem))
+        })
+        .collect()
+}
+
+/// The answer to a durable batch: one result per revocation, and one
+/// consistency token covering them all (each origin's ops are dense, so the
+/// highest seq covers the rest).
+pub fn revoke_batch_answer(outs: &[RevokeOutcome], node_id: &str) -> pb::RevokeBatchResponse {
+    let newest = outs.iter().filter(|o| !o.already_revoked).max_by_key(|o| o.seq);
+    let token = match newest {
+        Some(o) => o.token.clone(),
+        None => outs
+            .iter()
+            .map(|o| o.token.clone())
+            .next()
+            .unwrap_or(ConsistencyToken { dots: Vec::new() }),
+    };
+    let revoked = outs.iter().filter(|o| !o.already_revoked).count() as u64;
+    pb::RevokeBatchResponse {
+        results: outs
+            .iter()
+            .map(|o| pb::RevokeResult {
+                already_revoked: o.already_revoked,
+                seq: o.seq,
+            })
+            .collect(),
+        consistency_token: token.encode(),
+        node_id: node_id.to_owned(),
+        revoked,
+        already_revoked: outs.len() as u64 - revoked,
+    }
+}
+
 /// Validate a `RevokeRequest`.
 pub fn revoke(req: pb::RevokeRequest) -> Result<RevokeCommand, FieldError> {
     limits::text("reason", &req.reason)?;
@@ -97,21 +161,37 @@ pub fn revoke(req: pb::RevokeRequest) -> Result<RevokeCommand, FieldError> {
         }
         Some(pb::revoke_request::Target::Token(t)) => {
             limits::id("token.token_id", &t.token_id)?;
+            let issuer = issuer("token.issuer", &t.issuer)?;
             RevokeTarget::Token {
                 expires_at_ms: limits::time_ms("token.expires_at_ms", t.expires_at_ms)?,
-                token_id: t.token_id,
+                token_id: scope::key(issuer, &t.token_id).into_owned(),
             }
         }
         Some(pb::revoke_request::Target::Cutoff(c)) => {
             let kind = principal_kind(c.principal_kind)?;
             limits::id("cutoff.principal_id", &c.principal_id)?;
+            let issuer = issuer("cutoff.issuer", &c.issuer)?;
+            let issued_before_ms = limits::time_ms("cutoff.issued_before_ms", c.issued_before_ms)?;
+            if c.version_only && c.min_version == 0 {
+                return Err(FieldError::new(
+                    "cutoff.min_version",
+                    "must be at least 1 with version_only (there is nothing else to raise)",
+                ));
+            }
+            if c.version_only && issued_before_ms != 0 {
+                return Err(FieldError::new(
+                    "cutoff.issued_before_ms",
+                    "must be 0 with version_only (version_only leaves the time as it is)",
+                ));
+            }
             RevokeTarget::Cutoff {
                 kind,
                 cutoff: Cutoff {
-                    issued_before_ms: limits::time_ms("cutoff.issued_before_ms", c.issued_before_ms)?,
+                    issued_before_ms,
                     min_version: c.min_version,
                 },
-                principal: c.principal_id,
+                version_only: c.version_only,
+                principal: scope::key(issuer, &c.principal_id).into_owned(),
             }
         }
     };
@@ -199,6 +279,100 @@ mod tests {
     }
 
     #[test]
+    fn a_check_that_names_nothing_is_refused() {
+        let empty = check(&pb::CheckRequest::default()).err().unwrap();
+        assert_eq!(empty.field, "token_id");
+        assert!(empty.problem.contains("names nothing"), "{empty}");
+        let issuer_only = pb::CheckRequest {
+            issuer: Some("https://idp".into()),
+            issued_at_ms: 5,
+            ..Default::default()
+        };
+        assert!(check(&issuer_only).is_err());
+        let subject_only = pb::CheckRequest {
+            subject: Some("alice".into()),
+            ..Default::default()
+        };
+        assert!(check(&subject_only).is_ok());
+    }
+
+    #[test]
+    fn issuers_namespace_revocations_and_checks() {
+        let token = |issuer: &str| pb::RevokeRequest {
+            target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
+                token_id: "jti-1".into(),
+                expires_at_ms: 0,
+                issuer: issuer.into(),
+            })),
+            ..Default::default()
+        };
+        let key = |cmd: RevokeCommand| match cmd.target {
+            RevokeTarget::Token { token_id, .. } => token_id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(key(revoke(token("")).unwrap()), "jti-1");
+        assert_eq!(
+            key(revoke(token("https://a")).unwrap()),
+            scope::key("https://a", "jti-1")
+        );
+        assert_eq!(revoke(token("bad\nissuer")).unwrap_err().field, "token.issuer");
+        let req = pb::CheckRequest {
+            token_id: Some("jti-1".into()),
+            issuer: Some("https://a".into()),
+            ..Default::default()
+        };
+        assert_eq!(check(&req).unwrap().query.issuer, "https://a");
+    }
+
+    #[test]
+    fn version_only_cutoffs_need_a_version_and_no_time() {
+        let cutoff = |before: i64, min_version: u64| pb::RevokeRequest {
+            target: Some(pb::revoke_request::Target::Cutoff(pb::CutoffRevocation {
+                principal_kind: 1,
+                principal_id: "alice".into(),
+                issued_before_ms: before,
+                min_version,
+                version_only: true,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        match revoke(cutoff(0, 3)).unwrap().target {
+            RevokeTarget::Cutoff {
+                cutoff, version_only, ..
+            } => {
+                assert!(version_only);
+                assert_eq!(
+                    cutoff,
+                    Cutoff {
+                        issued_before_ms: 0,
+                        min_version: 3
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(revoke(cutoff(0, 0)).unwrap_err().field, "cutoff.min_version");
+        assert_eq!(revoke(cutoff(5, 3)).unwrap_err().field, "cutoff.issued_before_ms");
+    }
+
+    #[test]
+    fn revoke_batches_are_bounded_and_name_the_entry() {
+        assert_eq!(revoke_batch(Vec::new()).unwrap_err().field, "revocations");
+        let good = pb::RevokeRequest {
+            target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
+                token_id: "t".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let too_many = vec![good.clone(); MAX_REVOKE_BATCH + 1];
+        assert!(revoke_batch(too_many).unwrap_err().problem.contains("10000"));
+        let mixed = vec![good.clone(), good, pb::RevokeRequest::default()];
+        assert_eq!(revoke_batch(mixed).unwrap_err().field, "revocations[2].target");
+    }
+
+    #[test]
     fn revoke_requests_are_checked_field_by_field() {
         let cutoff = |kind: i32| pb::RevokeRequest {
             target: Some(pb::revoke_request::Target::Cutoff(pb::CutoffRevocation {
@@ -206,6 +380,7 @@ mod tests {
                 principal_id: "alice".into(),
                 issued_before_ms: 0,
                 min_version: 0,
+                ..Default::default()
             })),
             ..Default::default()
         };
@@ -258,6 +433,7 @@ mod fuzz {
                     principal_id: token_id.unwrap_or_default(),
                     issued_before_ms: before,
                     min_version: 0,
+                    ..Default::default()
                 })),
                 reason,
                 actor: String::new(),

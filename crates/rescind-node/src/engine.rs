@@ -26,19 +26,22 @@ use crate::writer::{self, Job};
 pub enum RevokeTarget {
     /// One token id until it expires (`expires_at_ms`, 0 = never).
     Token {
-        /// The id.
+        /// Its stored key (namespaced by issuer, [`rescind_core::scope`]).
         token_id: String,
         /// Natural expiry, unix ms; 0 = never.
         expires_at_ms: u64,
     },
-    /// A principal's cutoff; `issued_before_ms == 0` means "now".
+    /// A principal's cutoff; `issued_before_ms == 0` means "now" unless
+    /// `version_only`.
     Cutoff {
         /// Kind of principal.
         kind: PrincipalKind,
-        /// Its id.
+        /// Its stored key (namespaced by issuer, [`rescind_core::scope`]).
         principal: String,
         /// The bounds.
         cutoff: Cutoff,
+        /// Raise `min_version` only: the time bound stays as it is.
+        version_only: bool,
     },
 }
 
@@ -451,6 +454,13 @@ impl Engine {
     pub async fn revoke(&self, cmd: RevokeCommand) -> Result<RevokeOutcome, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Revoke { cmd, reply }, rx).await?
+    }
+
+    /// Revoke every command of a batch in one durable write; answers in
+    /// order, once all of them are durable (or none is acknowledged).
+    pub async fn revoke_many(&self, cmds: Vec<RevokeCommand>) -> Result<Vec<RevokeOutcome>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::RevokeBatch { cmds, reply }, rx).await?
     }
 
     /// Drop expired entries now; returns how many went.

@@ -18,6 +18,9 @@
 //! - [`gossip`]: replication: the `Peers` service, anti-entropy, eager push, snapshots.
 //! - [`convert`]: request validation and wire conversions.
 //! - [`service`]: the `Revocations` gRPC service.
+//! - [`gateway`]: the enforcement decision every gateway protocol shares.
+//! - [`ext_authz`]: Envoy's `ext_authz` v3 on the gRPC port.
+//! - [`http`]: the HTTP API (JSON, RFC 7009 / 7662, forward-auth) on its own port.
 //! - [`watch`]: the `Watch` stream edges and replicas follow.
 //! - [`recent`]: the newest durable ops in memory, for Watch streams.
 //! - [`net`]: the bounded accept loop and the serving threads it feeds.
@@ -29,7 +32,10 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod engine;
+pub mod ext_authz;
+pub mod gateway;
 pub mod gossip;
+pub mod http;
 pub mod net;
 pub mod recent;
 pub mod server;

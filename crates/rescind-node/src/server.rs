@@ -13,11 +13,16 @@ use crate::auth::{Auth, AuthError, TokenSource};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineError, EngineOptions, Started, WriterHandle};
+use crate::ext_authz::ExtAuthz;
+use crate::gateway::Gateway;
 use crate::gossip::{ChannelFactory, Gossip, GossipSettings, PeerChannels, PeerService, tcp_channels};
+use crate::http::HttpState;
 use crate::service::RevocationService;
 use crate::watch::{WatchHub, WatchSettings, cluster_id};
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use rescind_core::Op;
 use rescind_gossip::Limits;
+use rescind_jwt::Verifier;
 use rescind_proto::v1::peers_server::PeersServer;
 use tokio::sync::mpsc;
 
@@ -63,6 +68,9 @@ pub enum NodeError {
     /// A serving thread could not start or stopped early.
     #[error("serving: {0}")]
     Serving(String),
+    /// The gateway (JWT keys, OAuth clients, token hash key) could not start.
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 /// An opened node: state loaded, writer running, not yet serving.
@@ -75,6 +83,8 @@ pub struct Node {
     token_source: TokenSource,
     channels: ChannelFactory,
     gossip_seed: Option<u64>,
+    gateway: Gateway,
+    verifier: Option<Verifier>,
 }
 
 /// What a node runs on besides its config: production uses sled, the system
@@ -147,7 +157,14 @@ impl Node {
             writer,
             local_ops,
         } = Engine::start(parts.store, options)?;
+        let verifier = match &config.jwt {
+            Some(jwt) => Some(Verifier::new(jwt).map_err(crate::gateway::GatewayError::from)?),
+            None => None,
+        };
+        let gateway = Gateway::new(engine.clone(), verifier.clone(), config.gateway.clone())?;
         Ok(Node {
+            gateway,
+            verifier,
             config,
             engine,
             writer,
@@ -169,6 +186,17 @@ impl Node {
         &self.token_source
     }
 
+    /// Bind the configured HTTP address (`http_listen`), if any.
+    pub async fn bind_http(&self) -> Result<Option<TcpListener>, NodeError> {
+        let Some(addr) = self.config.http_listen else {
+            return Ok(None);
+        };
+        TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| NodeError::Bind { addr, source })
+    }
+
     /// Bind the configured listen address.
     pub async fn bind(&self) -> Result<TcpListener, NodeError> {
         let addr = self.config.listen;
@@ -183,6 +211,17 @@ impl Node {
     pub async fn serve(
         self,
         listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NodeError> {
+        self.serve_with_http(listener, None, shutdown).await
+    }
+
+    /// [`Node::serve`], and the HTTP API on `http` (from [`Node::bind_http`])
+    /// until the same `shutdown`.
+    pub async fn serve_with_http(
+        self,
+        listener: TcpListener,
+        http: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError> {
         let bound = listener.local_addr().map_err(|source| NodeError::Bind {
@@ -201,9 +240,28 @@ impl Node {
         let threads = self.config.effective_serve_threads();
         let max = self.config.max_connections;
         let running = self.start(&advertise);
-        let shutdown = running.on_shutdown(shutdown);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let shutdown = running.on_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let http_task = http.map(|l| {
+            let router = crate::http::router(running.http.clone(), running.http_in_flight);
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = crate::http::serve(l, router, stop).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            })
+        });
         let result =
             crate::net::serve_on_threads(running.services.clone(), listener, threads, max, shutdown).await;
+        if let Some(t) = http_task {
+            let _ = t.await;
+        }
         running.stop().await;
         result
     }
@@ -238,6 +296,8 @@ impl Node {
             auth,
             channels,
             gossip_seed,
+            gateway,
+            verifier,
             ..
         } = self;
         engine.with_cluster(|c| c.set_addr(advertise));
@@ -279,10 +339,22 @@ impl Node {
                 cluster_id: cluster_id(config.cluster_key.as_deref(), engine.identity()),
             },
         );
+        let http = HttpState {
+            engine: engine.clone(),
+            auth: auth.clone(),
+            gateway: gateway.clone(),
+            watch: watch.clone(),
+            max_body: config.gateway.max_body_bytes,
+            max_consistency_wait: config.max_consistency_wait,
+        };
         let service =
             RevocationService::new(engine.clone(), auth, config.max_consistency_wait, watch.clone());
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
+        let key_refresh = verifier.map(|v| v.spawn_refresh());
         Running {
+            http,
+            http_in_flight: config.gateway.max_http_requests,
+            key_refresh,
             services: Services {
                 revocations: RevocationsServer::new(service)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -290,6 +362,8 @@ impl Node {
                 peers: PeersServer::new(peers)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                ext_authz: AuthorizationServer::new(ExtAuthz::new(gateway))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
                 per_connection: config.max_concurrent_requests_per_connection,
             },
             engine,
@@ -304,6 +378,11 @@ impl Node {
 /// A started node: its services, and the background work to stop after them.
 struct Running {
     services: Services,
+    /// The HTTP API's handler state, and its in-flight bound.
+    http: HttpState,
+    http_in_flight: usize,
+    /// Re-reads the JWKS file / URL (None without `[jwt]`).
+    key_refresh: Option<tokio::task::JoinHandle<()>>,
     /// Ended as soon as shutdown starts, so open streams do not hold the drain.
     watch: Arc<WatchHub>,
     engine: Engine,
@@ -327,6 +406,11 @@ impl Running {
     async fn stop(self) {
         self.gc.abort();
         let _ = self.gc.await;
+        if let Some(k) = self.key_refresh {
+            k.abort();
+            let _ = k.await;
+        }
+        drop(self.http);
         if let Some(g) = self.gossip {
             g.shutdown().await;
         }
@@ -359,6 +443,7 @@ impl<T> ServeIo for T where
 pub(crate) struct Services {
     revocations: RevocationsServer<RevocationService>,
     peers: PeersServer<PeerService>,
+    ext_authz: AuthorizationServer<ExtAuthz>,
     per_connection: usize,
 }
 
@@ -378,6 +463,7 @@ impl Services {
             .concurrency_limit_per_connection(self.per_connection)
             .add_service(self.revocations)
             .add_service(self.peers)
+            .add_service(self.ext_authz)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
@@ -418,5 +504,6 @@ fn default_node_name() -> String {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
     let node = Node::open(config).await?;
     let listener = node.bind().await?;
-    node.serve(listener, shutdown).await
+    let http = node.bind_http().await?;
+    node.serve_with_http(listener, http, shutdown).await
 }

@@ -170,59 +170,34 @@ impl Revocations for RevocationService {
         .await
     }
 
+    async fn revoke_batch(
+        &self,
+        request: Request<pb::RevokeBatchRequest>,
+    ) -> Result<Response<pb::RevokeBatchResponse>, Status> {
+        let span = tracing::info_span!("rpc.revoke_batch", n = request.get_ref().revocations.len());
+        async move {
+            self.auth.require_admin(request.metadata())?;
+            let cmds = convert::revoke_batch(request.into_inner().revocations).map_err(invalid)?;
+            let outs = self.engine.revoke_many(cmds).await.map_err(engine_status)?;
+            let answer = convert::revoke_batch_answer(&outs, self.engine.node_id());
+            tracing::info!(
+                revoked = answer.revoked,
+                already = answer.already_revoked,
+                "revocation batch durable"
+            );
+            Ok(Response::new(answer))
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn status(
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let _span = tracing::debug_span!("rpc.status").entered();
         self.auth.require_reader(request.metadata())?;
-        let s = self.engine.status();
-        Ok(Response::new(pb::StatusResponse {
-            node_id: s.node_id,
-            node_name: s.identity.node_name,
-            incarnation: format!("{:016x}", s.identity.incarnation),
-            region: s.region,
-            deny_entries: s.deny_entries,
-            cutoffs: s.cutoffs,
-            digest: s.digest.to_string(),
-            version_vector: s
-                .version_vector
-                .iter()
-                .map(|(o, seq)| pb::OriginSeq {
-                    origin: o.to_string(),
-                    seq: *seq,
-                })
-                .collect(),
-            staleness_ms: s.staleness_ms,
-            expired_pruned: s.expired_pruned,
-            uptime_ms: s.uptime_ms,
-            peer_lag: s
-                .peers
-                .iter()
-                .filter(|p| !p.removed)
-                .map(|p| pb::PeerLag {
-                    node: p.info.name.clone(),
-                    region: p.info.region.clone(),
-                    staleness_ms: p.staleness_ms,
-                })
-                .collect(),
-            gc_last_before: s.gc_last.0,
-            gc_last_after: s.gc_last.1,
-            clock: s
-                .version_vector
-                .iter()
-                .map(|(o, seq)| pb::ClockEntry {
-                    origin_node: o.node.clone(),
-                    incarnation: o.incarnation,
-                    seq: *seq,
-                })
-                .collect(),
-            cluster_id: self.watch.cluster_id().to_owned(),
-            watchers: self.watch.watchers(),
-            watchers_cut_off: self.watch.cut_off(),
-            upstream: String::new(),
-            deny_bytes: s.deny_bytes,
-        }))
+        Ok(Response::new(status_response(&self.engine, &self.watch)))
     }
 
     async fn list_peers(
@@ -262,5 +237,56 @@ impl Revocations for RevocationService {
             tracing::info!(peer = %name, "peer retired");
         }
         Ok(Response::new(pb::RemovePeerResponse { removed }))
+    }
+}
+
+/// The node's `Status` answer (gRPC and the HTTP API's `/v1/status`).
+pub fn status_response(engine: &Engine, watch: &WatchHub) -> pb::StatusResponse {
+    let s = engine.status();
+    pb::StatusResponse {
+        node_id: s.node_id,
+        node_name: s.identity.node_name,
+        incarnation: format!("{:016x}", s.identity.incarnation),
+        region: s.region,
+        deny_entries: s.deny_entries,
+        cutoffs: s.cutoffs,
+        digest: s.digest.to_string(),
+        version_vector: s
+            .version_vector
+            .iter()
+            .map(|(o, seq)| pb::OriginSeq {
+                origin: o.to_string(),
+                seq: *seq,
+            })
+            .collect(),
+        staleness_ms: s.staleness_ms,
+        expired_pruned: s.expired_pruned,
+        uptime_ms: s.uptime_ms,
+        peer_lag: s
+            .peers
+            .iter()
+            .filter(|p| !p.removed)
+            .map(|p| pb::PeerLag {
+                node: p.info.name.clone(),
+                region: p.info.region.clone(),
+                staleness_ms: p.staleness_ms,
+            })
+            .collect(),
+        gc_last_before: s.gc_last.0,
+        gc_last_after: s.gc_last.1,
+        clock: s
+            .version_vector
+            .iter()
+            .map(|(o, seq)| pb::ClockEntry {
+                origin_node: o.node.clone(),
+                incarnation: o.incarnation,
+                seq: *seq,
+            })
+            .collect(),
+        cluster_id: watch.cluster_id().to_owned(),
+        watchers: watch.watchers(),
+        watchers_cut_off: watch.cut_off(),
+        upstream: String::new(),
+        deny_bytes: s.deny_bytes,
     }
 }

@@ -34,6 +34,11 @@ pub(crate) enum Job {
         cmd: RevokeCommand,
         reply: Reply<RevokeOutcome>,
     },
+    /// Local revokes that share one durable write, answered in order.
+    RevokeBatch {
+        cmds: Vec<RevokeCommand>,
+        reply: Reply<Vec<RevokeOutcome>>,
+    },
     /// Ops from a peer (already validated); answers how many were new.
     Remote { ops: Vec<Op>, reply: Reply<usize> },
     /// One page of a peer's snapshot; `clock` on the last page.
@@ -50,6 +55,7 @@ pub(crate) enum Job {
 /// An answer held back until the batch is durable.
 enum Pending {
     Revoke(Reply<RevokeOutcome>, RevokeOutcome),
+    Many(Reply<Vec<RevokeOutcome>>, Vec<RevokeOutcome>),
     Count(Reply<usize>, usize),
 }
 
@@ -59,6 +65,8 @@ impl Pending {
         match (self, failure) {
             (Pending::Revoke(tx, out), None) => drop(tx.send(Ok(out))),
             (Pending::Revoke(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
+            (Pending::Many(tx, outs), None) => drop(tx.send(Ok(outs))),
+            (Pending::Many(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
             (Pending::Count(tx, n), None) => drop(tx.send(Ok(n))),
             (Pending::Count(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
         }
@@ -74,6 +82,7 @@ impl Pending {
                     seq: 0,
                 },
             ),
+            Job::RevokeBatch { reply, .. } => Pending::Many(reply, Vec::new()),
             Job::Remote { reply, .. } | Job::Snapshot { reply, .. } | Job::Prune { reply } => {
                 Pending::Count(reply, 0)
             }
@@ -233,6 +242,15 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
             Pending::Count(reply, n)
         }
         Job::Revoke { cmd, reply } => Pending::Revoke(reply, revoke(shared, state, cmd, now, batch)),
+        Job::RevokeBatch { cmds, reply } => {
+            // Each sees the ones before it: a batch that names an id twice
+            // writes it once.
+            let outs = cmds
+                .into_iter()
+                .map(|cmd| revoke(shared, state, cmd, now, batch))
+                .collect();
+            Pending::Many(reply, outs)
+        }
         Job::Remote { ops, reply } => {
             let mut fresh = 0;
             let total = ops.len();
@@ -310,8 +328,9 @@ fn revoke(
             kind,
             principal,
             mut cutoff,
+            version_only,
         } => {
-            if cutoff.issued_before_ms == 0 {
+            if cutoff.issued_before_ms == 0 && !version_only {
                 cutoff.issued_before_ms = now;
             }
             if state

@@ -241,6 +241,77 @@ async fn consistency_tokens_wait_until_applied_or_time_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_flush_and_names_each_id_once() {
+    let store = Instrumented::new(false);
+    let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
+    let (engine, _writer) = start(store.clone(), clock);
+    engine.revoke(token("old", 0)).await.unwrap();
+    let flushes = store.flushes.load(Ordering::SeqCst);
+    let cmds = ["a", "old", "b", "a"].map(|id| token(id, 0)).to_vec();
+    let outs = engine.revoke_many(cmds).await.unwrap();
+    assert_eq!(
+        store.flushes.load(Ordering::SeqCst),
+        flushes + 1,
+        "one durable write"
+    );
+    let already: Vec<bool> = outs.iter().map(|o| o.already_revoked).collect();
+    assert_eq!(already, [false, true, false, true]);
+    assert_eq!(outs[0].seq, 2);
+    assert_eq!(outs[2].seq, 3);
+    assert_eq!(store.durable_seq.load(Ordering::SeqCst), 3);
+    // A rerun of the same batch writes nothing.
+    let again = engine
+        .revoke_many(["a", "b"].map(|id| token(id, 0)).to_vec())
+        .await
+        .unwrap();
+    assert!(again.iter().all(|o| o.already_revoked));
+    assert_eq!(store.committed_seq.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_only_cutoff_leaves_the_time_alone() {
+    let store = Instrumented::new(false);
+    let clock = Arc::new(FixedClock(AtomicU64::new(10_000)));
+    let (engine, _writer) = start(store, clock);
+    let cutoff = |min_version, version_only| RevokeCommand {
+        target: RevokeTarget::Cutoff {
+            kind: PrincipalKind::Subject,
+            principal: "alice".into(),
+            cutoff: Cutoff {
+                issued_before_ms: 0,
+                min_version,
+            },
+            version_only,
+        },
+        reason: String::new(),
+        actor: String::new(),
+    };
+    engine.revoke(cutoff(2, true)).await.unwrap();
+    let q = CheckQuery::default()
+        .with(PrincipalKind::Subject, "alice")
+        .issued_at(9_999);
+    let new_version = CheckQuery {
+        token_version: 2,
+        ..q
+    };
+    assert!(
+        !engine.check(&new_version).revoked(),
+        "a new-version token issued just before stays valid"
+    );
+    assert!(
+        engine
+            .check(&CheckQuery {
+                token_version: 1,
+                ..q
+            })
+            .revoked()
+    );
+    // Without version_only, 0 still means now.
+    engine.revoke(cutoff(2, false)).await.unwrap();
+    assert!(engine.check(&new_version).revoked());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn already_revoked_writes_nothing_and_gc_prunes_expired_entries() {
     let store = Instrumented::new(false);
     let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
@@ -260,6 +331,7 @@ async fn already_revoked_writes_nothing_and_gc_prunes_expired_entries() {
             kind: PrincipalKind::Tenant,
             principal: "acme".into(),
             cutoff: Cutoff::default(),
+            version_only: false,
         },
         reason: String::new(),
         actor: String::new(),

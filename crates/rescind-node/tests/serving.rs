@@ -34,6 +34,7 @@ fn revoke(id: &str) -> pb::RevokeRequest {
         target: Some(pb::revoke_request::Target::Token(pb::TokenRevocation {
             token_id: id.into(),
             expires_at_ms: 0,
+            ..Default::default()
         })),
         reason: "serving test".into(),
         actor: "test".into(),

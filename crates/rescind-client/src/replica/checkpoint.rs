@@ -139,7 +139,7 @@ pub fn load(path: &Path, expiry_grace_ms: u64) -> Result<Option<(State, String)>
         .install_deny(set, deny_header.deny_digest)
         .map_err(|_| damaged("deny set installed twice".into()))?;
     for (kind, principal, cutoff) in &header.cutoffs {
-        rescind_core::limits::id("cutoff principal", principal).map_err(|e| damaged(e.to_string()))?;
+        rescind_core::scope::check_key("cutoff principal", principal).map_err(|e| damaged(e.to_string()))?;
         state.merge_cutoff(*kind, principal, *cutoff);
     }
     for (origin, seq) in &deny_header.clock {

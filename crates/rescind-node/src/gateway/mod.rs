@@ -1,0 +1,345 @@
+//! The enforcement point's decision, shared by every gateway protocol:
+//! Envoy `ext_authz` ([`crate::ext_authz`]), forward-auth for nginx / Caddy /
+//! Traefik and OAuth introspection and revocation ([`crate::http`]). Each
+//! protocol is a thin adapter over [`Gateway::decide`],
+//! [`Gateway::introspect`] and [`Gateway::revocation_for`].
+//!
+//! A bearer token is a JWT (verified by [`rescind_jwt::Verifier`], then
+//! checked by `(iss, jti)` and every principal its claims name) or, when
+//! enabled, an opaque token (checked by its keyed hash: the token itself is
+//! never stored, logged or replicated).
+
+use std::sync::Arc;
+
+use rescind_core::check::CheckQuery;
+use rescind_core::{PrincipalKind, Rule};
+use rescind_jwt::{Claims, Rejection, Verifier};
+
+use crate::engine::{Engine, RevokeCommand, RevokeTarget};
+
+pub mod clients;
+pub mod config;
+
+pub use clients::OAuthClients;
+pub use config::{GatewayConfig, GatewayError, StalePolicy};
+
+/// What a caller presents.
+#[derive(Debug)]
+pub enum Credential<'a> {
+    /// The bearer token of an `Authorization` header.
+    Bearer(&'a str),
+    /// Claims a proxy already verified (Envoy's `jwt_authn` payload).
+    Verified(serde_json::Map<String, serde_json::Value>),
+}
+
+/// How one route wants staleness handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutePolicy {
+    /// What to do when stale.
+    pub on_stale: StalePolicy,
+    /// Staleness above this is stale (unknown always is).
+    pub max_staleness_ms: u64,
+}
+
+/// A request let through.
+#[derive(Clone, Debug)]
+pub struct Allowed {
+    /// The verified claims (None for an opaque token).
+    pub claims: Option<Arc<Claims>>,
+    /// The node's staleness when it decided (u64 max: unknown).
+    pub staleness_ms: u64,
+    /// Allowed although stale, because the route fails open.
+    pub stale: bool,
+}
+
+/// Why a request is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No bearer token.
+    NoToken,
+    /// The token is not a valid JWT.
+    Invalid(Rejection),
+    /// An opaque token where only JWTs are accepted.
+    OpaqueRefused,
+    /// Revoked by this rule.
+    Revoked(Rule),
+    /// The node may be missing revocations and the route fails closed.
+    Stale,
+}
+
+/// A request refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denied {
+    /// Why.
+    pub refusal: Refusal,
+    /// The node's staleness when it decided (u64 max: unknown).
+    pub staleness_ms: u64,
+}
+
+impl Denied {
+    /// The HTTP status: 401, or 503 when the node cannot vouch for its state.
+    pub fn status(&self) -> u16 {
+        match self.refusal {
+            Refusal::Stale => 503,
+            _ => 401,
+        }
+    }
+
+    /// The `WWW-Authenticate` value (RFC 6750 §3); the description never
+    /// quotes the token.
+    pub fn www_authenticate(&self) -> String {
+        match &self.refusal {
+            Refusal::NoToken => "Bearer realm=\"rescind\"".into(),
+            Refusal::Stale => {
+                "Bearer realm=\"rescind\", error_description=\"revocation state is stale\"".into()
+            }
+            other => format!(
+                "Bearer realm=\"rescind\", error=\"invalid_token\", error_description=\"{}\"",
+                other.description()
+            ),
+        }
+    }
+}
+
+impl Refusal {
+    /// A short, quote-free description.
+    pub fn description(&self) -> String {
+        match self {
+            Refusal::NoToken => "no bearer token".into(),
+            Refusal::Invalid(r) => r.to_string(),
+            Refusal::OpaqueRefused => "opaque tokens are not accepted".into(),
+            Refusal::Revoked(_) => "token revoked".into(),
+            Refusal::Stale => "revocation state is stale".into(),
+        }
+    }
+}
+
+/// The outcome of [`Gateway::decide`].
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Let it through.
+    Allow(Allowed),
+    /// Refuse it.
+    Deny(Denied),
+}
+
+/// Why a token cannot be revoked by RFC 7009.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotRevocable {
+    /// An opaque token (or a JWT without `jti`) and no `token_hash_key_file`.
+    UnsupportedType,
+    /// The token belongs to another OAuth client.
+    OtherClient,
+}
+
+/// The decision function and what it needs.
+#[derive(Clone)]
+pub struct Gateway {
+    engine: Engine,
+    verifier: Option<Verifier>,
+    token_hash_key: Option<[u8; 32]>,
+    config: GatewayConfig,
+    clients: OAuthClients,
+}
+
+impl Gateway {
+    /// A gateway over `engine`, verifying JWTs with `verifier` (None: no JWT
+    /// keys are configured, and every JWT is refused).
+    pub fn new(
+        engine: Engine,
+        verifier: Option<Verifier>,
+        config: GatewayConfig,
+    ) -> Result<Self, GatewayError> {
+        config.validate()?;
+        let token_hash_key = config.token_hash_key()?;
+        let clients = match &config.oauth_clients_file {
+            Some(path) => OAuthClients::load(path)?,
+            None => OAuthClients::default(),
+        };
+        Ok(Self {
+            engine,
+            verifier,
+            token_hash_key,
+            config,
+            clients,
+        })
+    }
+
+    /// The configured policy, before a route's overrides.
+    pub fn default_policy(&self) -> RoutePolicy {
+        RoutePolicy {
+            on_stale: self.config.on_stale,
+            max_staleness_ms: u64::try_from(self.config.max_staleness.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The gateway settings.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// The OAuth clients allowed to revoke and introspect.
+    pub fn clients(&self) -> &OAuthClients {
+        &self.clients
+    }
+
+    /// The engine decisions are read from.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Allow or deny one request: verify the token, run the revocation check
+    /// (every request, cache or not), then apply the staleness policy.
+    pub fn decide(&self, credential: Option<Credential<'_>>, route: RoutePolicy) -> Decision {
+        let staleness_ms = self.engine.staleness_ms();
+        let deny = |refusal| {
+            Decision::Deny(Denied {
+                refusal,
+                staleness_ms,
+            })
+        };
+        let (claims, opaque_id) = match credential {
+            None => return deny(Refusal::NoToken),
+            Some(Credential::Verified(raw)) => match self.verified_payload(raw) {
+                Ok(c) => (Some(c), None),
+                Err(r) => return deny(Refusal::Invalid(r)),
+            },
+            Some(Credential::Bearer(token)) if jwt_shaped(token) => match self.verify(token) {
+                Ok(c) => {
+                    let hashed = c.token_id.is_none().then(|| self.hashed(token)).flatten();
+                    (Some(c), hashed)
+                }
+                Err(r) => return deny(Refusal::Invalid(r)),
+            },
+            Some(Credential::Bearer(token)) => match (self.config.opaque_tokens, self.hashed(token)) {
+                (true, Some(id)) => (None, Some(id)),
+                _ => return deny(Refusal::OpaqueRefused),
+            },
+        };
+        let query = match &claims {
+            Some(c) => query_of(c, opaque_id.as_deref()),
+            None => CheckQuery {
+                token_id: opaque_id.as_deref(),
+                ..CheckQuery::default()
+            },
+        };
+        let decision = self.engine.check(&query);
+        if let Some(rule) = decision.rule {
+            return deny(Refusal::Revoked(rule));
+        }
+        let stale = staleness_ms > route.max_staleness_ms;
+        if stale && route.on_stale == StalePolicy::Closed {
+            return deny(Refusal::Stale);
+        }
+        Decision::Allow(Allowed {
+            claims,
+            staleness_ms,
+            stale,
+        })
+    }
+
+    /// RFC 7662: the claims of a JWT that verifies, is in its validity
+    /// window, is not revoked, and that a fresh-enough node vouches for;
+    /// None for anything else (the caller answers `active: false`).
+    pub fn introspect(&self, token: &str) -> Option<Arc<Claims>> {
+        if !jwt_shaped(token) {
+            return None;
+        }
+        match self.decide(Some(Credential::Bearer(token)), self.default_policy()) {
+            Decision::Allow(Allowed {
+                claims, stale: false, ..
+            }) => claims,
+            _ => None,
+        }
+    }
+
+    /// RFC 7009: what revoking `token` writes. Ok(None): nothing to write
+    /// (the token does not verify, or has expired: either way it can never
+    /// pass). `client` is the authenticated OAuth client (None: the admin),
+    /// which may revoke only its own tokens.
+    pub fn revocation_for(
+        &self,
+        token: &str,
+        client: Option<&str>,
+    ) -> Result<Option<RevokeCommand>, NotRevocable> {
+        if !jwt_shaped(token) {
+            let Some(id) = self.hashed(token) else {
+                return Err(NotRevocable::UnsupportedType);
+            };
+            return Ok(Some(token_command(id, 0)));
+        }
+        let Ok(claims) = self.verify(token) else {
+            return Ok(None);
+        };
+        if let Some(client) = client
+            && claims.client_id.as_deref() != Some(client)
+        {
+            return Err(NotRevocable::OtherClient);
+        }
+        let id = match &claims.token_id {
+            Some(jti) => jti.clone(),
+            None => self.hashed(token).ok_or(NotRevocable::UnsupportedType)?,
+        };
+        let expires = claims.expires_at_ms.unwrap_or(0);
+        let key = rescind_core::scope::key(&claims.issuer, &id).into_owned();
+        Ok(Some(token_command(key, expires)))
+    }
+
+    fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        match &self.verifier {
+            Some(v) => v.verify(token, rescind_jwt::now_ms()),
+            None => Err(Rejection::NoKeys),
+        }
+    }
+
+    fn verified_payload(
+        &self,
+        raw: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Arc<Claims>, Rejection> {
+        match &self.verifier {
+            Some(v) => v.trusted_payload(raw, rescind_jwt::now_ms()),
+            None => Err(Rejection::NoKeys),
+        }
+    }
+
+    fn hashed(&self, token: &str) -> Option<String> {
+        self.token_hash_key
+            .as_ref()
+            .map(|k| rescind_jwt::opaque_id(k, token))
+    }
+}
+
+/// Three dot-separated parts, even with an empty signature (`alg: none`):
+/// such a token is a JWT to verify (and refuse), never an opaque token.
+fn jwt_shaped(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+fn token_command(token_id: String, expires_at_ms: u64) -> RevokeCommand {
+    RevokeCommand {
+        target: RevokeTarget::Token {
+            token_id,
+            expires_at_ms,
+        },
+        reason: "oauth2/revoke".into(),
+        actor: String::new(),
+    }
+}
+
+/// The check a JWT's claims ask for, in its issuer's namespace; `hashed` is
+/// the token's keyed hash when it has no `jti`.
+pub fn query_of<'a>(c: &'a Claims, hashed: Option<&'a str>) -> CheckQuery<'a> {
+    let mut q = CheckQuery {
+        token_id: c.token_id.as_deref().or(hashed),
+        issued_at_ms: c.issued_at_ms,
+        token_version: c.token_version.unwrap_or(0),
+        issuer: &c.issuer,
+        ..CheckQuery::default()
+    };
+    q.principals[PrincipalKind::Subject.index()] = c.subject.as_deref();
+    q.principals[PrincipalKind::Client.index()] = c.client_id.as_deref();
+    q.principals[PrincipalKind::Tenant.index()] = c.tenant.as_deref();
+    q.principals[PrincipalKind::KeyId.index()] = c.key_id.as_deref();
+    q.principals[PrincipalKind::Session.index()] = c.session_id.as_deref();
+    q
+}

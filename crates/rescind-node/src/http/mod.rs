@@ -1,0 +1,119 @@
+//! The HTTP API (axum) on its own port (`http_listen`, default
+//! 127.0.0.1:7480): the JSON API, OAuth revocation and introspection, and
+//! forward-auth. Every error is JSON `{error, field, limit}` with 400, 401,
+//! 403, 413, 415, 429 or 503; no input panics.
+//!
+//! ## Layout
+//! - [`api`]: `/v1/revocations`, `/v1/revocations:batch`, `/v1/check`, `/v1/status`.
+//! - [`authz`]: `/v1/authz`, forward-auth for nginx, Caddy and Traefik.
+//! - [`oauth`]: RFC 7009 `/oauth2/revoke`, RFC 7662 `/oauth2/introspect`.
+//! - [`body`]: body size, content type and parsing, each failure named.
+//! - [`error`]: the `ApiError` every handler answers with.
+//! - `openapi.json`: the OpenAPI 3 document served at `/v1/openapi.json`.
+
+// Errors are the cold path of a handler, and axum moves them by value anyway.
+#![allow(clippy::result_large_err)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use tokio::net::TcpListener;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tower::ServiceBuilder;
+
+use crate::auth::Auth;
+use crate::engine::Engine;
+use crate::gateway::Gateway;
+use crate::watch::WatchHub;
+
+pub mod api;
+pub mod authz;
+pub mod body;
+pub mod error;
+pub mod oauth;
+
+pub use error::ApiError;
+
+/// The OpenAPI 3 document of this API (checked in beside this file).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What every handler reads.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The node.
+    pub engine: Engine,
+    /// The same tokens as gRPC.
+    pub auth: Auth,
+    /// The decision function.
+    pub gateway: Gateway,
+    /// For `/v1/status`.
+    pub watch: Arc<WatchHub>,
+    /// Largest request body.
+    pub max_body: usize,
+    /// Longest consistency-token wait.
+    pub max_consistency_wait: Duration,
+}
+
+/// The `authorization` header as gRPC metadata, for the shared auth checks.
+fn metadata(headers: &HeaderMap) -> Result<MetadataMap, ApiError> {
+    let mut md = MetadataMap::new();
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let value = MetadataValue::try_from(v.as_bytes())
+            .map_err(|_| ApiError::unauthenticated("authorization: not visible ASCII"))?;
+        md.insert("authorization", value);
+    }
+    Ok(md)
+}
+
+/// Every route, with the body limit and the in-flight bound (429 beyond it).
+pub fn router(state: HttpState, max_in_flight: usize) -> Router {
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many HTTP requests in flight; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, "1")
+        }))
+        .load_shed()
+        .concurrency_limit(max_in_flight);
+    Router::new()
+        .route("/v1/revocations", post(api::revoke))
+        .route("/v1/revocations:batch", post(api::revoke_batch))
+        .route("/v1/check", post(api::check))
+        .route("/v1/status", get(api::status))
+        .route("/v1/authz", any(authz::authz))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /v1/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed; see /v1/openapi.json",
+            )
+            .into_response()
+        })
+        .layer(overload)
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown`, then finish requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
