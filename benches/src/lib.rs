@@ -8,6 +8,9 @@
 //! - [`state_with`]: a [`State`] holding N revoked ids.
 //! - [`load`]: closed-loop load against a node (the `rescind-bench` binary).
 //! - [`conn`]: the load generator's lean HTTP/2 connection.
+//! - [`gateway`]: ext_authz Check load, RevokeBatch throughput, JWT minting.
+//! - `gateway.sh`: forward-auth (wrk) and ext_authz with ES256 JWTs, cached and not;
+//!   RevokeBatch; nginx with `auth_request` against nginx alone.
 //! - [`fill`]: write N revocations straight into a data dir (restart and memory at 10M).
 //! - [`watch`]: Watch propagation, idle streams, and an in-process replica's cost.
 //! - `benches/replica.rs`: `Replica::check` in process at 1M entries.
@@ -18,6 +21,7 @@
 
 pub mod conn;
 pub mod fill;
+pub mod gateway;
 pub mod load;
 pub mod watch;
 

@@ -10,6 +10,8 @@ use rescind_tests::cluster::{Cluster, eventually};
 use rescind_tests::rescind_bin;
 
 const IDS: usize = 100_000;
+/// Every tenth line names this issuer.
+const ISSUER: &str = "https://idp.test";
 
 fn id(i: usize) -> String {
     format!("incident-{i:06}")
@@ -25,7 +27,10 @@ async fn an_interrupted_bulk_run_finishes_on_rerun_without_duplicates() {
     let body: String = (0..IDS)
         .map(|i| {
             if i % 10 == 0 {
-                format!("{{\"token_id\":\"{}\",\"expires_at_ms\":{far}}}\n", id(i))
+                format!(
+                    "{{\"token_id\":\"{}\",\"expires_at_ms\":{far},\"issuer\":\"{ISSUER}\"}}\n",
+                    id(i)
+                )
             } else {
                 format!("{}\n", id(i))
             }
@@ -72,6 +77,10 @@ async fn an_interrupted_bulk_run_finishes_on_rerun_without_duplicates() {
     first.wait().unwrap();
     let at_kill = node.status().await.deny_entries;
     assert!(at_kill >= before_kill);
+    assert!(
+        at_kill < IDS as u64,
+        "the first run was interrupted, not finished"
+    );
 
     let out = node.cli(&["revoke", "tokens", "--from-file", file, "--json"]);
     assert!(
@@ -106,12 +115,13 @@ async fn an_interrupted_bulk_run_finishes_on_rerun_without_duplicates() {
 
     cluster.converged(Duration::from_secs(180)).await;
     let mut other = cluster.nodes[1].client().await;
-    let ids: Vec<String> = (0..IDS).map(id).collect();
+    let ids: Vec<(usize, String)> = (0..IDS).map(|i| (i, id(i))).collect();
     for chunk in ids.chunks(1024) {
         let checks = chunk
             .iter()
-            .map(|t| pb::CheckRequest {
+            .map(|(i, t)| pb::CheckRequest {
                 token_id: Some(t.clone()),
+                issuer: (i % 10 == 0).then(|| ISSUER.to_string()),
                 ..Default::default()
             })
             .collect();
@@ -125,6 +135,57 @@ async fn an_interrupted_bulk_run_finishes_on_rerun_without_duplicates() {
             "an id is not enforced on the second node"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_revokes_in_an_issuer_namespace_and_raises_only_the_version() {
+    let cluster = Cluster::start(1, 1, "");
+    let node = &cluster.nodes[0];
+    node.cli_json(&["revoke", "token", "jti-9", "--issuer", ISSUER]);
+    let check = |args: &[&str]| {
+        node.cli_json(&[&["check"], args].concat())["revoked"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(check(&["--token-id", "jti-9", "--issuer", ISSUER]));
+    assert!(
+        !check(&["--token-id", "jti-9"]),
+        "the issuer-less namespace is another"
+    );
+    assert!(!check(&["--token-id", "jti-9", "--issuer", "https://other.test"]));
+
+    node.cli_json(&[
+        "revoke",
+        "subject",
+        "alice",
+        "--min-version",
+        "3",
+        "--version-only",
+        "--issuer",
+        ISSUER,
+    ]);
+    let alice = |version: &str| {
+        check(&[
+            "--subject",
+            "alice",
+            "--issuer",
+            ISSUER,
+            "--issued-at",
+            "now-1s",
+            "--token-version",
+            version,
+        ])
+    };
+    assert!(
+        !alice("3"),
+        "a new-version token issued a second before stays valid"
+    );
+    assert!(alice("2"));
+    let out = node.cli(&["revoke", "subject", "bob", "--version-only"]);
+    assert!(
+        !out.status.success(),
+        "--version-only without --min-version is refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

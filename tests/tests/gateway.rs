@@ -67,10 +67,12 @@ async fn revoke(node: &NodeProc, body: serde_json::Value) {
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
 }
 
-/// A node whose staleness is unknown: its only seed never answers.
-fn stale_node(dir: &std::path::Path) -> NodeProc {
-    let dead = format!("127.0.0.1:{}", gateway::free_port());
-    gateway_node(
+/// A node whose staleness is unknown: its only seed is a listener the test
+/// holds open and never answers (returned, to keep it open).
+fn stale_node(dir: &std::path::Path) -> (NodeProc, std::net::TcpListener) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap().to_string();
+    let node = gateway_node(
         dir,
         &[
             "--cluster-key",
@@ -79,15 +81,18 @@ fn stale_node(dir: &std::path::Path) -> NodeProc {
             &dead,
             "--advertise-addr",
             "127.0.0.1:1",
+            "--trust-jwt-authn",
+            "true",
         ],
-    )
+    );
+    (node, silent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_auth_request_lets_valid_tokens_through_and_stops_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let node = gateway_node(&dir.path().join("fresh"), &[]);
-    let stale = stale_node(&dir.path().join("stale"));
+    let node = gateway_node(&dir.path().join("fresh"), &["--jwt-issuer", "https://other.test"]);
+    let (stale, _silent) = stale_node(&dir.path().join("stale"));
     let upstream = Upstream::start().await;
     let nginx = Nginx::start(upstream.addr, node.http.unwrap(), stale.http.unwrap());
     let client = http();
@@ -126,6 +131,11 @@ async fn nginx_auth_request_lets_valid_tokens_through_and_stops_the_rest() {
     // The same jti under another issuer's namespace is untouched.
     let mut other = claims("bob", "jti-revoked");
     other["iss"] = json!("https://other.test");
+    assert_eq!(
+        get("/", &es256(&other)).await.unwrap().status(),
+        200,
+        "same jti, another issuer"
+    );
     let resp = client
         .post(format!("{}/v1/check", base(&node)))
         .json(&json!({"token_id": "jti-revoked", "issuer": "https://other.test"}))
@@ -233,18 +243,42 @@ fn verdict(r: &CheckResponse) -> (bool, i32, HashMap<String, String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envoy_ext_authz_allows_or_denies_with_401() {
     let dir = tempfile::tempdir().unwrap();
-    let node = gateway_node(&dir.path().join("fresh"), &[]);
-    let stale = stale_node(&dir.path().join("stale"));
+    let node = gateway_node(&dir.path().join("fresh"), &["--trust-jwt-authn", "true"]);
+    let (stale, _silent) = stale_node(&dir.path().join("stale"));
     let mut envoy = AuthorizationClient::connect(format!("http://{}", node.addr))
         .await
         .unwrap();
+    let mut raw = envoy.clone();
     let mut check = async |req: CheckRequest| verdict(&envoy.check(req).await.unwrap().into_inner());
 
     let valid = es256(&claims("alice", "jti-env-valid"));
-    let (ok, _, headers) = check(envoy_check(Some(&valid), &[])).await;
+    let mut spoofed = envoy_check(Some(&valid), &[]);
+    let http_req = spoofed
+        .attributes
+        .as_mut()
+        .unwrap()
+        .request
+        .as_mut()
+        .unwrap()
+        .http
+        .as_mut()
+        .unwrap();
+    http_req
+        .headers
+        .insert("x-rescind-tenant".into(), "victim".into());
+    let answer = raw.check(spoofed).await.unwrap().into_inner();
+    let (ok, _, headers) = verdict(&answer);
     assert!(ok);
     assert_eq!(headers["x-rescind-subject"], "alice");
     assert_eq!(headers["x-rescind-staleness-ms"], "0");
+    match &answer.http_response {
+        Some(HttpResponse::OkResponse(r)) => assert!(
+            r.headers_to_remove.iter().any(|h| h == "x-rescind-tenant"),
+            "a client's own identity header is removed: {:?}",
+            r.headers_to_remove
+        ),
+        other => panic!("{other:?}"),
+    }
 
     let revoked = es256(&claims("bob", "jti-env-revoked"));
     revoke(
@@ -404,14 +438,21 @@ async fn jwt_keys_reload_without_restart_and_tokens_stay_out_of_logs() {
     // Introspection and revocation see the tokens too; then no log line
     // holds a token, or even its signature.
     let form = [("token", tokens[1].as_str())];
-    let r = client
-        .post(format!("{}/oauth2/introspect", base(&node)))
-        .basic_auth(gateway::CLIENT_ID, Some(gateway::CLIENT_SECRET))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let oauth = async |path: &str| {
+        client
+            .post(format!("{}{path}", base(&node)))
+            .basic_auth(gateway::CLIENT_ID, Some(gateway::CLIENT_SECRET))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r: serde_json::Value = oauth("/oauth2/introspect").await.json().await.unwrap();
+    assert_eq!(r["active"], true);
+    assert_eq!(oauth("/oauth2/revoke").await.status(), 200);
+    let r: serde_json::Value = oauth("/oauth2/introspect").await.json().await.unwrap();
+    assert_eq!(r, json!({"active": false}));
+    assert_eq!(authz(&tokens[1]).await, 401);
     drop(node);
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.contains("DEBUG"), "debug logging was on");

@@ -158,6 +158,53 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Envoy ext_authz Checks with one JWT (mint one with `mint-jwt`).
+    ExtAuthz {
+        /// Node gRPC address.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        addr: String,
+        /// The bearer token every Check carries.
+        #[arg(long)]
+        jwt: String,
+        /// HTTP/2 connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Callers, each with one Check in flight.
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// How long to measure.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Durable revocations of fresh ids in RevokeBatch calls.
+    RevokeBatch {
+        /// Node address.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        addr: String,
+        /// Revocations in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Revocations per batch (at most 10,000).
+        #[arg(long, default_value_t = 10_000)]
+        size: usize,
+        /// Batches in flight.
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print an ES256 JWT (test-only fixture key `ec-1`, issuer
+    /// https://idp.bench, audience api) for the node configured by gateway.sh.
+    MintJwt {
+        /// Subject.
+        #[arg(long, default_value = "bench-user")]
+        sub: String,
+        /// Token id.
+        #[arg(long, default_value = "bench-jti")]
+        jti: String,
+    },
     /// Print the ids `check --preload N` revokes, one per line (to load the
     /// same set into another system, e.g. a Redis set).
     Ids {
@@ -274,6 +321,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let cost = rescind_benches::watch::replica(&addr, common.token.clone(), timeout).await?;
             println!("{}", serde_json::to_string(&cost)?);
+            Ok(())
+        }
+        Command::ExtAuthz {
+            addr,
+            jwt,
+            connections,
+            concurrency,
+            duration,
+            common,
+        } => {
+            let s =
+                rescind_benches::gateway::ext_authz(&addr, &jwt, connections, concurrency, duration).await?;
+            print(&common, &s)
+        }
+        Command::RevokeBatch {
+            addr,
+            count,
+            size,
+            in_flight,
+            common,
+        } => {
+            let clients = load::connect(&addr, in_flight).await?;
+            let s =
+                rescind_benches::gateway::revoke_batches(&clients, &common.token()?, count, size, in_flight)
+                    .await?;
+            print(&common, &s)
+        }
+        Command::MintJwt { sub, jti } => {
+            println!(
+                "{}",
+                rescind_benches::gateway::mint(&sub, &jti, Duration::from_secs(86_400))
+            );
             Ok(())
         }
         Command::Ids { count } => {

@@ -7,7 +7,8 @@
 //! node answers `already_revoked` for what it already holds: the job finishes
 //! and no op is written twice.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,8 +83,8 @@ struct Plan {
 /// Read and validate `path`; every error names its line and field.
 fn plan(path: &Path, default_issuer: &str, default_expiry: i64) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(path).with_context(|| format!("--from-file {}", path.display()))?;
-    let mut revocations = Vec::new();
-    let mut seen = HashSet::new();
+    let mut revocations: Vec<pb::TokenRevocation> = Vec::new();
+    let mut seen = HashMap::new();
     let mut duplicates = 0;
     let mut errors = Vec::new();
     let mut lines = 0;
@@ -94,13 +95,22 @@ fn plan(path: &Path, default_issuer: &str, default_expiry: i64) -> anyhow::Resul
         }
         lines += 1;
         match parse_line(line, default_issuer, default_expiry) {
-            Ok(r) => {
-                if seen.insert((r.issuer.clone(), r.token_id.clone())) {
+            Ok(r) => match seen.entry((r.issuer.clone(), r.token_id.clone())) {
+                Entry::Vacant(v) => {
+                    v.insert(revocations.len());
                     revocations.push(r);
-                } else {
-                    duplicates += 1;
                 }
-            }
+                Entry::Occupied(o) => {
+                    // The longest-lived line wins (0: never expires).
+                    duplicates += 1;
+                    let kept = &mut revocations[*o.get()];
+                    if r.expires_at_ms == 0
+                        || (kept.expires_at_ms != 0 && r.expires_at_ms > kept.expires_at_ms)
+                    {
+                        kept.expires_at_ms = r.expires_at_ms;
+                    }
+                }
+            },
             Err(e) => errors.push(format!("{}:{}: {e}", path.display(), n + 1)),
         }
     }
@@ -242,8 +252,8 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     let mut progress = Progress::new(total);
     let (mut new, mut already, mut done) = (0u64, 0u64, 0usize);
     let started = Instant::now();
-    let mut token = Vec::new();
-    for chunk in plan.revocations.chunks(args.batch_size as usize) {
+    let mut covered = rescind_core::ConsistencyToken { dots: Vec::new() };
+    for chunk in chunks(&plan.revocations, args.batch_size as usize) {
         let reqs = chunk
             .iter()
             .map(|t| pb::RevokeRequest {
@@ -261,7 +271,10 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         new += resp.revoked;
         already += resp.already_revoked;
         done += chunk.len();
-        token = resp.consistency_token;
+        // Batches may land on different nodes: the token covers them all.
+        if let Ok(t) = rescind_core::ConsistencyToken::decode(&resp.consistency_token) {
+            covered = merge(covered, t);
+        }
         progress.show(done);
         if args.max_rate > 0 {
             let due = Duration::from_secs_f64(done as f64 / args.max_rate as f64);
@@ -271,7 +284,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let token = rescind_client::ConsistencyToken::from_bytes(token).to_hex();
+    let token = rescind_client::ConsistencyToken::from_bytes(covered.encode()).to_hex();
     if opts.json {
         println!(
             "{}",
@@ -287,9 +300,75 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Largest encoded batch sent (the node decodes messages up to 4 MiB).
+const MAX_BATCH_BYTES: usize = 3 * 1024 * 1024;
+
+/// Consecutive runs of at most `size` revocations and [`MAX_BATCH_BYTES`].
+fn chunks(all: &[pb::TokenRevocation], size: usize) -> Vec<&[pb::TokenRevocation]> {
+    use prost::Message as _;
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, t) in all.iter().enumerate() {
+        // The id, issuer, expiry, plus the reason and actor each entry repeats.
+        let len = t.encoded_len() + 600;
+        if i > start && (i - start == size || bytes + len > MAX_BATCH_BYTES) {
+            out.push(&all[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < all.len() {
+        out.push(&all[start..]);
+    }
+    out
+}
+
+/// Every op either token names.
+fn merge(
+    a: rescind_core::ConsistencyToken,
+    b: rescind_core::ConsistencyToken,
+) -> rescind_core::ConsistencyToken {
+    let mut dots = a.dots;
+    for (origin, seq) in b.dots {
+        match dots.iter_mut().find(|(o, _)| *o == origin) {
+            Some((_, s)) => *s = (*s).max(seq),
+            None => dots.push((origin, seq)),
+        }
+    }
+    rescind_core::ConsistencyToken { dots }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_id_keeps_its_longest_expiry_and_big_batches_split_by_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids");
+        std::fs::write(
+            &path,
+            "{\"token_id\":\"a\",\"expires_at_ms\":5}\n{\"token_id\":\"a\",\"expires_at_ms\":9}\na\n",
+        )
+        .unwrap();
+        let p = plan(&path, "", 0).unwrap();
+        assert_eq!(
+            p.revocations[0].expires_at_ms, 0,
+            "a line that never expires wins"
+        );
+        let big: Vec<pb::TokenRevocation> = (0..10_000)
+            .map(|i| pb::TokenRevocation {
+                token_id: format!("{i:0>500}"),
+                ..Default::default()
+            })
+            .collect();
+        let split = chunks(&big, 10_000);
+        assert!(
+            split.len() > 1,
+            "10,000 ids of 500 bytes do not fit one 4 MiB message"
+        );
+        assert_eq!(split.iter().map(|c| c.len()).sum::<usize>(), 10_000);
+    }
 
     #[test]
     fn lines_are_plain_ids_or_json_and_errors_name_the_line() {
@@ -302,6 +381,8 @@ mod tests {
         .unwrap();
         let p = plan(&path, "", 7).unwrap();
         assert_eq!((p.lines, p.duplicates, p.revocations.len()), (3, 1, 2));
+        let sizes: Vec<usize> = chunks(&p.revocations, 1).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [1, 1]);
         assert_eq!(p.revocations[0].expires_at_ms, 7);
         assert_eq!(p.revocations[1].issuer, "https://a");
         std::fs::write(&path, "ok\n{\"token_id\":\"x\",\"typo\":1}\nbad\u{7}id\n").unwrap();

@@ -81,6 +81,11 @@ pub struct GatewayArgs {
     /// File of `client_id:secret` lines allowed to use /oauth2/revoke and /oauth2/introspect.
     #[arg(long, env = "RESCIND_OAUTH_CLIENTS_FILE")]
     oauth_clients_file: Option<PathBuf>,
+    /// ext_authz: with no authorization header, believe the claims Envoy's
+    /// jwt_authn filter put in metadata_context (only when nothing but Envoy
+    /// reaches the gRPC port). [default: false]
+    #[arg(long, env = "RESCIND_TRUST_JWT_AUTHN")]
+    trust_jwt_authn: Option<bool>,
     /// Largest HTTP request body, bytes. [default: 4194304]
     #[arg(long, env = "RESCIND_MAX_HTTP_BODY")]
     max_http_body: Option<usize>,
@@ -110,6 +115,9 @@ impl GatewayArgs {
         }
         if let Some(v) = &self.oauth_clients_file {
             g.oauth_clients_file = Some(v.clone());
+        }
+        if let Some(v) = self.trust_jwt_authn {
+            g.trust_jwt_authn = v;
         }
         if let Some(v) = self.max_http_body {
             g.max_body_bytes = v;

@@ -100,7 +100,7 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
             let target = pb::revoke_request::Target::Token(pb::TokenRevocation {
                 token_id: t.id.clone(),
                 expires_at_ms: i64::try_from(expires_at_ms).context("--expires-at is too far away")?,
-                ..Default::default()
+                issuer: t.issuer.clone(),
             });
             (target, t.common, format!("token {}", t.id))
         }
@@ -158,8 +158,12 @@ fn principal(
     p: PrincipalArgs,
     now: u64,
 ) -> anyhow::Result<(pb::revoke_request::Target, RevokeCommon, String)> {
+    if p.version_only && p.min_version == 0 {
+        return Err(anyhow!("--version-only needs --min-version of at least 1"));
+    }
     let before = match &p.before {
         Some(v) => parse_time_ms(v, now).map_err(|e| anyhow!("--before: {e}"))?,
+        None if p.version_only => 0,
         None => now,
     };
     let target = pb::revoke_request::Target::Cutoff(pb::CutoffRevocation {
@@ -167,15 +171,17 @@ fn principal(
         principal_id: p.id.clone(),
         issued_before_ms: i64::try_from(before).context("--before is too far away")?,
         min_version: p.min_version,
-        ..Default::default()
+        issuer: p.issuer.clone(),
+        version_only: p.version_only,
     });
-    Ok((
-        target,
-        p.common,
+    let what = if p.version_only {
+        format!("{label} {} (tokens of a version below {})", p.id, p.min_version)
+    } else {
         format!(
             "{label} {} (tokens issued at or before {})",
             p.id,
             format_ms(before)
-        ),
-    ))
+        )
+    };
+    Ok((target, p.common, what))
 }

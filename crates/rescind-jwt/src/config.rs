@@ -109,8 +109,16 @@ impl JwtConfig {
         if let Some(url) = &self.jwks_url {
             let parsed = reqwest::Url::parse(url)
                 .map_err(|e| JwtError::config("jwks_url", format!("not a URL: {e}")))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(JwtError::config("jwks_url", "scheme must be http or https"));
+            match parsed.scheme() {
+                "https" => {}
+                "http" if is_loopback(&parsed) => {}
+                "http" => {
+                    return Err(JwtError::config(
+                        "jwks_url",
+                        "must be https (plain http only to a loopback address): keys fetched in the clear can be replaced on the way",
+                    ));
+                }
+                _ => return Err(JwtError::config("jwks_url", "scheme must be https")),
             }
         }
         if self.issuers.iter().any(String::is_empty) {
@@ -138,6 +146,14 @@ impl JwtConfig {
     pub(crate) fn leeway_ms(&self) -> u64 {
         u64::try_from(self.leeway.as_millis()).unwrap_or(u64::MAX)
     }
+}
+
+/// True when `url`'s host is a loopback address or `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -140,6 +140,21 @@ impl Verifier {
         Ok(claims)
     }
 
+    /// The signature and claim rules of `token` without the time checks
+    /// (for revoking a token that is not valid yet: it will be). Not cached.
+    pub fn verify_ignoring_time(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(Rejection::Malformed);
+        }
+        let set = self.inner.active.read().clone();
+        Ok(Arc::new(self.verify_uncached(token, &set)?))
+    }
+
+    /// The clock skew allowed on `exp` and `nbf`, ms.
+    pub fn leeway_ms(&self) -> u64 {
+        self.inner.rules.leeway_ms
+    }
+
     /// Claims a proxy has already verified (Envoy's `jwt_authn` payload in
     /// ext_authz metadata): no signature to check, but the same claim rules
     /// (`iss`, `aud`, `exp` required) and time checks as [`Verifier::verify`].

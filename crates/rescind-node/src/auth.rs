@@ -80,6 +80,8 @@ impl Auth {
             (read_token(path)?, TokenSource::File(path.clone()))
         } else if !config.listen.ip().is_loopback() {
             return Err(AuthError::ExposedWithoutToken(config.listen));
+        } else if let Some(http) = config.http_listen.filter(|a| !a.ip().is_loopback()) {
+            return Err(AuthError::ExposedWithoutToken(http));
         } else {
             let path = config.data_dir.join(ADMIN_TOKEN_FILE);
             if path.exists() {

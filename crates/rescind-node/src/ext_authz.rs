@@ -10,13 +10,15 @@
 //! the bound: the route's `context_extensions` decide (`rescind_on_stale`
 //! = `open` | `closed`, `rescind_max_staleness_ms`), closed by default.
 
-use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse, HttpStatusCode};
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpStatusCode,
+};
 use envoy_types::ext_authz::v3::{CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder};
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use tonic::{Request, Response, Status};
 
 use crate::gateway::{Credential, Decision, Gateway, RoutePolicy, StalePolicy};
-use crate::http::authz::{identity_headers, staleness_text};
+use crate::http::authz::{IDENTITY_HEADERS, identity_headers, staleness_text};
 
 /// The metadata namespace of Envoy's JWT filter.
 pub const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
@@ -66,8 +68,20 @@ impl ExtAuthz {
         match self.gateway.decide(credential, route) {
             Decision::Allow(a) => {
                 let mut ok = OkHttpResponseBuilder::new();
-                for (name, value) in identity_headers(&a) {
-                    ok.add_header(name, value, None, false);
+                let headers = identity_headers(&a);
+                for (name, value) in &headers {
+                    ok.add_header(
+                        *name,
+                        value.clone(),
+                        Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
+                        false,
+                    );
+                }
+                // A client must not pass its own identity headers upstream.
+                for name in IDENTITY_HEADERS {
+                    if !headers.iter().any(|(n, _)| n == name) {
+                        ok.remove_header(*name);
+                    }
                 }
                 let mut resp = CheckResponse::with_status(Status::ok("allowed"));
                 resp.set_http_response(ok);

@@ -259,8 +259,16 @@ impl Node {
         });
         let result =
             crate::net::serve_on_threads(running.services.clone(), listener, threads, max, shutdown).await;
-        if let Some(t) = http_task {
-            let _ = t.await;
+        if let Some(mut t) = http_task {
+            // Requests in flight get 10 s to finish; a client that holds a
+            // connection open longer does not hold the node.
+            if tokio::time::timeout(std::time::Duration::from_secs(10), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+                let _ = t.await;
+            }
         }
         running.stop().await;
         result

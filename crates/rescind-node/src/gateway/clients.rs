@@ -45,9 +45,9 @@ impl OAuthClients {
             let Some((id, secret)) = line.split_once(':') else {
                 return Err(format!("line {}: expected client_id:secret", n + 1));
             };
-            if id.is_empty() || secret.len() < 16 {
+            if rescind_core::limits::id("client_id", id).is_err() || secret.len() < 16 {
                 return Err(format!(
-                    "line {}: the client id must not be empty and the secret must be at least 16 bytes",
+                    "line {}: the client id must be 1..=512 printable bytes and the secret must be at least 16 bytes",
                     n + 1
                 ));
             }

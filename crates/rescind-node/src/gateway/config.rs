@@ -53,6 +53,12 @@ pub struct GatewayConfig {
     /// `/oauth2/introspect` by HTTP Basic: one `client_id:secret` per line
     /// (`#` comments). The admin bearer token is always accepted too.
     pub oauth_clients_file: Option<PathBuf>,
+    /// ext_authz: with no `authorization` header, take the claims Envoy's
+    /// `jwt_authn` filter verified from `metadata_context` (its first struct
+    /// under `envoy.filters.http.jwt_authn`). Only when nothing but Envoy can
+    /// reach the gRPC port: the claims are believed as sent. Key-id cutoffs
+    /// do not apply to them (the payload carries no `kid`).
+    pub trust_jwt_authn: bool,
     /// Largest HTTP request body, bytes (a 10,000-entry batch is ~1.5 MiB).
     pub max_body_bytes: usize,
     /// Most HTTP requests in flight; one more gets 429.
@@ -67,6 +73,7 @@ impl Default for GatewayConfig {
             opaque_tokens: false,
             token_hash_key_file: None,
             oauth_clients_file: None,
+            trust_jwt_authn: false,
             max_body_bytes: 4 * 1024 * 1024,
             max_http_requests: 1024,
         }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use rescind_core::check::CheckQuery;
+use rescind_core::limits;
 use rescind_core::{PrincipalKind, Rule};
 use rescind_jwt::{Claims, Rejection, Verifier};
 
@@ -128,6 +129,9 @@ pub enum Decision {
 pub enum NotRevocable {
     /// An opaque token (or a JWT without `jti`) and no `token_hash_key_file`.
     UnsupportedType,
+    /// The token's keys are not known yet (a JWKS URL not fetched, a kid
+    /// not seen): the caller must retry rather than believe it revoked.
+    KeysUnavailable,
     /// The token belongs to another OAuth client.
     OtherClient,
 }
@@ -200,17 +204,20 @@ impl Gateway {
         };
         let (claims, opaque_id) = match credential {
             None => return deny(Refusal::NoToken),
-            Some(Credential::Verified(raw)) => match self.verified_payload(raw) {
+            Some(Credential::Verified(_)) if !self.config.trust_jwt_authn => return deny(Refusal::NoToken),
+            Some(Credential::Verified(raw)) => match self.verified_payload(raw).and_then(representable) {
                 Ok(c) => (Some(c), None),
                 Err(r) => return deny(Refusal::Invalid(r)),
             },
-            Some(Credential::Bearer(token)) if jwt_shaped(token) => match self.verify(token) {
-                Ok(c) => {
-                    let hashed = c.token_id.is_none().then(|| self.hashed(token)).flatten();
-                    (Some(c), hashed)
+            Some(Credential::Bearer(token)) if jwt_shaped(token) => {
+                match self.verify(token).and_then(representable) {
+                    Ok(c) => {
+                        let hashed = c.token_id.is_none().then(|| self.hashed(token)).flatten();
+                        (Some(c), hashed)
+                    }
+                    Err(r) => return deny(Refusal::Invalid(r)),
                 }
-                Err(r) => return deny(Refusal::Invalid(r)),
-            },
+            }
             Some(Credential::Bearer(token)) => match (self.config.opaque_tokens, self.hashed(token)) {
                 (true, Some(id)) => (None, Some(id)),
                 _ => return deny(Refusal::OpaqueRefused),
@@ -227,7 +234,8 @@ impl Gateway {
         if let Some(rule) = decision.rule {
             return deny(Refusal::Revoked(rule));
         }
-        let stale = staleness_ms > route.max_staleness_ms;
+        // Unknown staleness is stale whatever the bound (even u64::MAX).
+        let stale = staleness_ms == rescind_gossip::UNKNOWN || staleness_ms > route.max_staleness_ms;
         if stale && route.on_stale == StalePolicy::Closed {
             return deny(Refusal::Stale);
         }
@@ -268,9 +276,20 @@ impl Gateway {
             };
             return Ok(Some(token_command(id, 0)));
         }
-        let Ok(claims) = self.verify(token) else {
-            return Ok(None);
+        // A token not valid yet will be: revoke it all the same. Keys not
+        // known yet are no proof the token is bad: the caller retries.
+        let claims = match self.verify_ignoring_time(token).and_then(representable) {
+            Ok(c) => c,
+            Err(Rejection::NoKeys | Rejection::UnknownKey) => return Err(NotRevocable::KeysUnavailable),
+            Err(_) => return Ok(None),
         };
+        let leeway = self.verifier.as_ref().map_or(0, Verifier::leeway_ms);
+        if claims
+            .expires_at_ms
+            .is_some_and(|exp| exp.saturating_add(leeway) <= rescind_jwt::now_ms())
+        {
+            return Ok(None);
+        }
         if let Some(client) = client
             && claims.client_id.as_deref() != Some(client)
         {
@@ -280,7 +299,8 @@ impl Gateway {
             Some(jti) => jti.clone(),
             None => self.hashed(token).ok_or(NotRevocable::UnsupportedType)?,
         };
-        let expires = claims.expires_at_ms.unwrap_or(0);
+        // Kept until the last moment the token could still verify.
+        let expires = claims.expires_at_ms.map_or(0, |exp| exp.saturating_add(leeway));
         let key = rescind_core::scope::key(&claims.issuer, &id).into_owned();
         Ok(Some(token_command(key, expires)))
     }
@@ -288,6 +308,13 @@ impl Gateway {
     fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
         match &self.verifier {
             Some(v) => v.verify(token, rescind_jwt::now_ms()),
+            None => Err(Rejection::NoKeys),
+        }
+    }
+
+    fn verify_ignoring_time(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        match &self.verifier {
+            Some(v) => v.verify_ignoring_time(token),
             None => Err(Rejection::NoKeys),
         }
     }
@@ -307,6 +334,34 @@ impl Gateway {
             .as_ref()
             .map(|k| rescind_jwt::opaque_id(k, token))
     }
+}
+
+/// Claims the state can hold: every id a valid id ([`limits::id`]: no
+/// control characters, so no issuer separator, at most 512 bytes) and `exp`
+/// within [`limits::MAX_TIME_MS`]. A token whose claims could not be stored
+/// could never be revoked by them, so it is refused.
+fn representable(c: Arc<Claims>) -> Result<Arc<Claims>, Rejection> {
+    let ids = [
+        ("iss", Some(&c.issuer).filter(|s| !s.is_empty())),
+        ("jti", c.token_id.as_ref()),
+        ("sub", c.subject.as_ref()),
+        ("client_id", c.client_id.as_ref()),
+        ("kid", c.key_id.as_ref()),
+        ("sid", c.session_id.as_ref()),
+        ("tenant", c.tenant.as_ref()),
+    ];
+    for (name, value) in ids {
+        if let Some(v) = value
+            && limits::id(name, v).is_err()
+        {
+            return Err(Rejection::InvalidClaim(name));
+        }
+    }
+    let max = limits::MAX_TIME_MS as u64;
+    if c.expires_at_ms.is_some_and(|e| e > max) || c.issued_at_ms > max {
+        return Err(Rejection::InvalidClaim("exp"));
+    }
+    Ok(c)
 }
 
 /// Three dot-separated parts, even with an empty signature (`alg: none`):

@@ -58,6 +58,19 @@ pub fn staleness_text(ms: u64) -> String {
     }
 }
 
+/// Every header [`identity_headers`] may set.
+pub const IDENTITY_HEADERS: &[&str] = &[
+    "x-rescind-staleness-ms",
+    "x-rescind-stale",
+    "x-rescind-issuer",
+    "x-rescind-subject",
+    "x-rescind-client-id",
+    "x-rescind-tenant",
+    "x-rescind-session-id",
+    "x-rescind-token-id",
+    "x-rescind-token-kind",
+];
+
 /// Identity headers for the upstream: `(name, value)` for each claim the
 /// token has, and the staleness.
 pub fn identity_headers(a: &Allowed) -> Vec<(&'static str, String)> {

@@ -9,7 +9,12 @@ use super::error::ApiError;
 
 /// Read at most `limit` bytes of `body`.
 pub async fn read(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let too_large =
+            std::error::Error::source(&err).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if !too_large {
+            return ApiError::field("body", format!("the request body could not be read: {err}"));
+        }
         let mut e = ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body larger than {limit} bytes"),

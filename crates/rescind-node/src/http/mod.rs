@@ -82,7 +82,9 @@ pub fn router(state: HttpState, max_in_flight: usize) -> Router {
             .with_header(header::RETRY_AFTER, "1")
         }))
         .load_shed()
-        .concurrency_limit(max_in_flight);
+        // One semaphore for the whole router (a per-route limit would let
+        // each route have max_in_flight).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight));
     Router::new()
         .route("/v1/revocations", post(api::revoke))
         .route("/v1/revocations:batch", post(api::revoke_batch))

@@ -124,6 +124,15 @@ pub(super) async fn revoke(
                 "opaque tokens need gateway.token_hash_key_file",
             ));
         }
+        Err(NotRevocable::KeysUnavailable) => {
+            // RFC 7009 §2.2.1: on 503 the client assumes the token still exists and retries.
+            return Err(oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token's signing keys are not known yet; retry",
+            )
+            .with_header(header::RETRY_AFTER, "5"));
+        }
         Err(NotRevocable::OtherClient) => {
             return Err(oauth_error(
                 StatusCode::BAD_REQUEST,
