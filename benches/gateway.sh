@@ -4,7 +4,8 @@
 #   benches/gateway.sh                 # 10 s per measurement
 #   DURATION=5s COUNT=200000 benches/gateway.sh
 #
-# Needs wrk and nginx (apt-get install wrk nginx-light). Starts two nodes
+# Needs wrk and nginx (apt-get install wrk nginx-light); h2load
+# (nghttp2-client) for the ext_authz rows from a C load generator. Starts two nodes
 # (loopback, free ports, temporary data dirs) verifying ES256 JWTs from the
 # test-only fixture JWKS: one with the verified-signature cache (default),
 # one with it off (--jwt-cache-entries 0), and measures:
@@ -73,8 +74,8 @@ wrk_run() { # url [header] -> "rps p50_ms p99_ms"
 
 echo
 echo "== forward-auth GET /v1/authz, ES256, wrk -t1 -c50 -d$DURATION"
-echo "cache hits:      $(wrk_run "http://$http_cached/v1/authz")  (req/s p50 p99)"
-echo "uncached:        $(wrk_run "http://$http_uncached/v1/authz")  (req/s p50 p99)"
+r=$(wrk_run "http://$http_cached/v1/authz"); echo "cache hits:      $r  (req/s p50 p99)"
+r=$(wrk_run "http://$http_uncached/v1/authz"); echo "uncached:        $r  (req/s p50 p99)"
 
 echo
 echo "== ext_authz Check, ES256, rescind-bench, 50 callers"
@@ -82,6 +83,28 @@ for conns in 4 50; do
   echo "cache hits, $conns conns: $("$BIN/rescind-bench" ext-authz --addr "$grpc_cached" --jwt "$JWT" --connections $conns --concurrency 50 --duration "$DURATION")"
   echo "uncached,   $conns conns: $("$BIN/rescind-bench" ext-authz --addr "$grpc_uncached" --jwt "$JWT" --connections $conns --concurrency 50 --duration "$DURATION")"
 done
+
+if command -v h2load >/dev/null; then
+  echo
+  echo "== ext_authz Check, ES256, h2load (nghttp2-client, 1 thread), the same CheckRequest each time"
+  "$BIN/rescind-bench" mint-jwt --ext-authz-body "$work/check.bin" >/dev/null
+  h2() { # addr conns streams -> "req/s p50_ms p99_ms"
+    rm -f "$work/h2.log"
+    h2load -D "${DURATION%s}" -c "$2" -m "$3" -t 1 -d "$work/check.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+      --log-file="$work/h2.log" "http://$1/envoy.service.auth.v3.Authorization/Check" >"$work/h2.out"
+    python3 - "$work/h2.log" "$work/h2.out" <<'PY'
+import re, sys
+lat = sorted(int(l.split()[2]) for l in open(sys.argv[1]) if l.strip())
+bad = sum(1 for l in open(sys.argv[1]) if l.strip() and l.split()[1] != "200")
+rps = re.search(r"([0-9.]+) req/s", open(sys.argv[2]).read()).group(1)
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000
+print(f"{float(rps):.0f}/s p50 {q(0.50):.2f} ms p99 {q(0.99):.2f} ms ({len(lat)} requests, {bad} not HTTP 200)")
+PY
+  }
+  echo "cache hits, 4 conns x 13 streams: $(h2 "$grpc_cached" 4 13)"
+  echo "cache hits, 50 conns x 1 stream:  $(h2 "$grpc_cached" 50 1)"
+  echo "uncached,   4 conns x 13 streams: $(h2 "$grpc_uncached" 4 13)"
+fi
 
 echo
 echo "== RevokeBatch, batches of 10,000 fresh ids, durable"
@@ -95,6 +118,7 @@ echo "rescind revoke tokens --from-file ($COUNT ids):"
 echo
 echo "== nginx static file, alone and behind auth_request to /v1/authz (wrk -t1 -c50)"
 mkdir -p "$work/nginx/www" "$work/nginx/tmp"/{body,proxy,fastcgi,uwsgi,scgi}
+chmod o+rx "$work" "$work/nginx" "$work/nginx/www"   # nginx's workers may run as another user
 echo ok >"$work/nginx/www/index.html"
 alone=$(free_port); guarded=$(free_port)
 t="$work/nginx/tmp"
@@ -125,6 +149,6 @@ EOF
 "$NGINX" -p "$work/nginx" -e stderr -c "$work/nginx/nginx.conf" 2>"$work/nginx.log" &
 nginx_pid=$!; pids+=("$nginx_pid")
 wait_for nginx python3 -c "import socket; socket.create_connection(('127.0.0.1', $guarded), 1)"
-echo "nginx alone:        $(wrk_run "http://127.0.0.1:$alone/index.html")  (req/s p50 p99)"
-echo "nginx+auth_request: $(wrk_run "http://127.0.0.1:$guarded/index.html")  (req/s p50 p99)"
+r=$(wrk_run "http://127.0.0.1:$alone/index.html"); echo "nginx alone:        $r  (req/s p50 p99)"
+r=$(wrk_run "http://127.0.0.1:$guarded/index.html"); echo "nginx+auth_request: $r  (req/s p50 p99)"
 kill -TERM "$nginx_pid" 2>/dev/null || true

@@ -25,6 +25,35 @@ pub fn mint(sub: &str, jti: &str, ttl: Duration) -> String {
     rescind_jwt::testing::sign_with_fixture(Algorithm::ES256, "ec-1", rescind_jwt::testing::EC_PEM, &claims)
 }
 
+/// An ext_authz `CheckRequest` for `GET /orders` with `Bearer <token>`.
+pub fn check_request(token: &str) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(AttrRequest {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    path: "/orders".into(),
+                    headers: [("authorization".to_string(), format!("Bearer {token}"))].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// [`check_request`] as one gRPC message on the wire (uncompressed flag,
+/// 4-byte big-endian length, protobuf), the body h2load sends.
+pub fn framed_check(token: &str) -> Vec<u8> {
+    use prost::Message as _;
+    let body = check_request(token).encode_to_vec();
+    let mut out = vec![0u8];
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+    out
+}
+
 /// `concurrency` callers over `connections` HTTP/2 connections send
 /// ext_authz Checks carrying `Bearer <token>` for `duration`; a Check counts
 /// as ok when Envoy would let the request through.
@@ -41,20 +70,7 @@ pub async fn ext_authz(
         let conn = H2Conn::connect(addr).await?;
         clients.push(AuthorizationClient::with_origin(conn, origin.clone()));
     }
-    let request = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(AttrRequest {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    path: "/orders".into(),
-                    headers: [("authorization".to_string(), format!("Bearer {token}"))].into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    };
+    let request = check_request(token);
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -79,14 +95,7 @@ pub async fn ext_authz(
     }
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
-    let mut all = histogram();
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        let (h, o, e) = t.await?;
-        let _ = all.add(&h);
-        ok += o;
-        errors += e;
-    }
+    let (all, ok, errors) = merge(tasks).await?;
     let what = format!("ext_authz Check, {concurrency} callers on {connections} connections");
     Ok(Summary::new(
         what,
@@ -147,14 +156,7 @@ pub async fn revoke_batches(
             (h, ok, errors)
         }));
     }
-    let mut all = histogram();
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        let (h, o, e) = t.await?;
-        let _ = all.add(&h);
-        ok += o;
-        errors += e;
-    }
+    let (all, ok, errors) = merge(tasks).await?;
     let what = format!("RevokeBatch x{size}, {in_flight} in flight (latency per batch)");
     Ok(Summary::new(
         what,
@@ -163,4 +165,19 @@ pub async fn revoke_batches(
         errors,
         started.elapsed().as_secs_f64(),
     ))
+}
+
+/// What the workers measured, together: latencies, successes, failures.
+async fn merge(
+    tasks: Vec<tokio::task::JoinHandle<(hdrhistogram::Histogram<u64>, u64, u64)>>,
+) -> anyhow::Result<(hdrhistogram::Histogram<u64>, u64, u64)> {
+    let mut all = histogram();
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        let (h, o, e) = t.await?;
+        let _ = all.add(&h);
+        ok += o;
+        errors += e;
+    }
+    Ok((all, ok, errors))
 }

@@ -1,6 +1,8 @@
 //! The HTTP API: the JSON endpoints mirror gRPC, RFC 7009 and RFC 7662 as
 //! their text says, and bad input on every endpoint gets a named 4xx.
 
+use std::time::Duration;
+
 use rand::{Rng, SeedableRng};
 use rescind_tests::gateway::{
     self, CLIENT_ID, CLIENT_SECRET, ISSUER, base, claims, es256, gateway_node, http,
@@ -439,5 +441,72 @@ async fn bad_input_on_every_endpoint_gets_a_named_4xx_and_never_a_panic() {
             .unwrap()
             .status(),
         200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_in_flight_bound_get_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = gateway_node(dir.path(), &["--max-http-requests", "1"]);
+    let c = http();
+    // A check waiting for a revocation this node will never see holds the
+    // only slot (until max_consistency_wait, 5 s, then 503).
+    let future = {
+        // Revoke once to learn a real token, then ask for an op far beyond it.
+        let r: Value = c
+            .post(format!("{}/v1/revocations", base(&node)))
+            .bearer_auth(node.admin_token())
+            .json(&json!({"token": {"token_id": "first"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["consistency_token"].as_str().unwrap().to_owned()
+    };
+    let token = {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut t = rescind_core::ConsistencyToken::decode(&b64.decode(&future).unwrap()).unwrap();
+        t.dots[0].1 += 1_000;
+        b64.encode(t.encode())
+    };
+    let waiting = {
+        let c = c.clone();
+        let url = format!("{}/v1/check", base(&node));
+        tokio::spawn(async move {
+            // Bounded: should a status probe hold the slot first, try again.
+            for _ in 0..100 {
+                let status = c
+                    .post(&url)
+                    .json(&json!({"token_id": "x", "consistency_token": token}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status != 429 {
+                    return status;
+                }
+            }
+            panic!("the check never got the slot");
+        })
+    };
+    let busy = rescind_tests::cluster::eventually(
+        "a 429 while the slot is held",
+        Duration::from_secs(4),
+        || async {
+            let r = c.get(format!("{}/v1/status", base(&node))).send().await.unwrap();
+            (r.status() == 429).then_some(r)
+        },
+    )
+    .await;
+    assert!(busy.headers().contains_key("retry-after"));
+    let e: Value = busy.json().await.unwrap();
+    assert!(e["error"].as_str().unwrap().contains("in flight"), "{e}");
+    assert_eq!(
+        waiting.await.unwrap(),
+        503,
+        "the held check times out as unavailable"
     );
 }

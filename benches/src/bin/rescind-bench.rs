@@ -204,6 +204,10 @@ enum Command {
         /// Token id.
         #[arg(long, default_value = "bench-jti")]
         jti: String,
+        /// Also write an ext_authz CheckRequest carrying the token, framed
+        /// as a gRPC message, to this file (for h2load -d).
+        #[arg(long)]
+        ext_authz_body: Option<PathBuf>,
     },
     /// Print the ids `check --preload N` revokes, one per line (to load the
     /// same set into another system, e.g. a Redis set).
@@ -348,11 +352,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
             print(&common, &s)
         }
-        Command::MintJwt { sub, jti } => {
-            println!(
-                "{}",
-                rescind_benches::gateway::mint(&sub, &jti, Duration::from_secs(86_400))
-            );
+        Command::MintJwt {
+            sub,
+            jti,
+            ext_authz_body,
+        } => {
+            let jwt = rescind_benches::gateway::mint(&sub, &jti, Duration::from_secs(86_400));
+            if let Some(path) = ext_authz_body {
+                std::fs::write(&path, rescind_benches::gateway::framed_check(&jwt))?;
+            }
+            println!("{jwt}");
             Ok(())
         }
         Command::Ids { count } => {

@@ -235,12 +235,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if opts.token().is_none() {
-        return Err(anyhow!(
-            "revoke needs the admin token: pass --token, set RESCIND_TOKEN, or run where {}/admin.token is readable",
-            opts.data_dir.display()
-        ));
-    }
+    opts.require_admin_token()?;
     let actor = args
         .actor
         .clone()

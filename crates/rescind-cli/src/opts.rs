@@ -47,6 +47,17 @@ impl ClientOpts {
             .filter(|t| !t.is_empty())
     }
 
+    /// Writes need the admin token: a clear error when none can be found.
+    pub fn require_admin_token(&self) -> anyhow::Result<()> {
+        match self.token() {
+            Some(_) => Ok(()),
+            None => Err(anyhow!(
+                "revoke needs the admin token: pass --token, set RESCIND_TOKEN, or run where {}/admin.token is readable",
+                self.data_dir.display()
+            )),
+        }
+    }
+
     /// A client for `--addr`; with several addresses it measures each first.
     pub async fn client(&self) -> anyhow::Result<Client> {
         let mut config = ClientConfig::from_list(&self.addr).timeout(self.timeout);

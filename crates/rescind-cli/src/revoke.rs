@@ -121,12 +121,7 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
         reason: common.reason,
         actor,
     };
-    if opts.token().is_none() {
-        return Err(anyhow!(
-            "revoke needs the admin token: pass --token, set RESCIND_TOKEN, or run where {}/admin.token is readable",
-            opts.data_dir.display()
-        ));
-    }
+    opts.require_admin_token()?;
     let client = opts.client().await?;
     let resp = client.revoke(message).await.map_err(|e| opts.error(e))?;
     let token = resp.token.to_hex();
