@@ -43,6 +43,10 @@ pub use error::ApiError;
 /// The OpenAPI 3 document of this API (checked in beside this file).
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// Longest a request may hold an in-flight slot (reading its body, and a
+/// consistency-token wait, included): then 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every handler reads.
 #[derive(Clone)]
 pub struct HttpState {
@@ -74,17 +78,26 @@ fn metadata(headers: &HeaderMap) -> Result<MetadataMap, ApiError> {
 /// Every route, with the body limit and the in-flight bound (429 beyond it).
 pub fn router(state: HttpState, max_in_flight: usize) -> Router {
     let overload = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many HTTP requests in flight; retry shortly",
-            )
-            .with_header(header::RETRY_AFTER, "1")
+        .layer(HandleErrorLayer::new(|e: tower::BoxError| async move {
+            if e.is::<tower::timeout::error::Elapsed>() {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the request took more than {} s", REQUEST_TIMEOUT.as_secs()),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many HTTP requests in flight; retry shortly",
+                )
+                .with_header(header::RETRY_AFTER, "1")
+            }
         }))
         .load_shed()
         // One semaphore for the whole router (a per-route limit would let
         // each route have max_in_flight).
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight));
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight))
+        // A client trickling its body cannot hold a slot for longer.
+        .timeout(REQUEST_TIMEOUT);
     Router::new()
         .route("/v1/revocations", post(api::revoke))
         .route("/v1/revocations:batch", post(api::revoke_batch))
