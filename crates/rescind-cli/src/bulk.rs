@@ -20,7 +20,7 @@ use rescind_proto::v1 as pb;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::opts::{ClientOpts, now_ms};
+use crate::opts::now_ms;
 use crate::timearg::{parse_duration, parse_time_ms};
 
 /// Most line errors listed before the count of the rest.
@@ -52,14 +52,8 @@ pub struct BulkArgs {
     /// Lines without `expires_at_ms` expire at this TIME. Neither flag: kept forever.
     #[arg(long)]
     expires_at: Option<String>,
-    /// Why (kept with every revocation; at most 256 bytes).
-    #[arg(long, default_value = "")]
-    reason: String,
-    /// Who is revoking. [default: $USER]
-    #[arg(long)]
-    actor: Option<String>,
     #[command(flatten)]
-    client: ClientOpts,
+    common: crate::revoke::RevokeCommon,
 }
 
 /// One JSON line.
@@ -213,9 +207,9 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     if !args.issuer.is_empty() {
         limits::id("--issuer", &args.issuer)?;
     }
-    limits::text("--reason", &args.reason)?;
+    limits::text("--reason", &args.common.reason)?;
     let plan = plan(&args.from_file, &args.issuer, expiry)?;
-    let opts = &args.client;
+    let opts = &args.common.client;
     if args.dry_run {
         let batches = plan.revocations.len().div_ceil(args.batch_size as usize);
         if opts.json {
@@ -236,11 +230,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     opts.require_admin_token()?;
-    let actor = args
-        .actor
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_default();
+    let actor = args.common.actor();
     limits::text("--actor", &actor)?;
     let client = opts.client().await?;
     let total = plan.revocations.len();
@@ -253,7 +243,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
             .iter()
             .map(|t| pb::RevokeRequest {
                 target: Some(pb::revoke_request::Target::Token(t.clone())),
-                reason: args.reason.clone(),
+                reason: args.common.reason.clone(),
                 actor: actor.clone(),
             })
             .collect();

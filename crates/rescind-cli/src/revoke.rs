@@ -74,16 +74,27 @@ struct PrincipalArgs {
     common: RevokeCommon,
 }
 
+/// What every revoke command takes: why, who, and where.
 #[derive(Args, Debug)]
-struct RevokeCommon {
+pub struct RevokeCommon {
     /// Why (kept in the node's op log; at most 256 bytes).
     #[arg(long, default_value = "")]
-    reason: String,
+    pub reason: String,
     /// Who is revoking. [default: $USER]
     #[arg(long)]
     actor: Option<String>,
     #[command(flatten)]
-    client: ClientOpts,
+    pub client: ClientOpts,
+}
+
+impl RevokeCommon {
+    /// `--actor`, else `$USER`, else empty.
+    pub fn actor(&self) -> String {
+        self.actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Run `rescind revoke`.
@@ -112,10 +123,7 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
         RevokeWhat::Session(p) => principal(pb::PrincipalKind::Session, "session", p, now)?,
     };
     let opts = &common.client;
-    let actor = common
-        .actor
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_default();
+    let actor = common.actor();
     let message = pb::RevokeRequest {
         target: Some(target),
         reason: common.reason,

@@ -17,8 +17,8 @@ use envoy_types::ext_authz::v3::{CheckResponseExt, DeniedHttpResponseBuilder, Ok
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use tonic::{Request, Response, Status};
 
+use crate::gateway::headers::{IDENTITY_HEADERS, identity_headers, staleness_text};
 use crate::gateway::{Credential, Decision, Gateway, RoutePolicy, StalePolicy};
-use crate::http::authz::{IDENTITY_HEADERS, identity_headers, staleness_text};
 
 /// The metadata namespace of Envoy's JWT filter.
 pub const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
@@ -39,18 +39,24 @@ impl ExtAuthz {
     pub fn answer(&self, req: &CheckRequest) -> CheckResponse {
         let attrs = req.attributes.as_ref();
         let ext = attrs.map(|a| &a.context_extensions);
-        let default = self.gateway.default_policy();
-        let on_stale = ext
-            .and_then(|e| e.get("rescind_on_stale"))
-            .and_then(|v| StalePolicy::parse(v))
-            .unwrap_or(default.on_stale);
-        let max_staleness_ms = ext
+        // A malformed override fails closed: a typo must not open a route.
+        let closed = RoutePolicy {
+            on_stale: StalePolicy::Closed,
+            max_staleness_ms: 0,
+        };
+        let max = ext
             .and_then(|e| e.get("rescind_max_staleness_ms"))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default.max_staleness_ms);
-        let route = RoutePolicy {
-            on_stale,
-            max_staleness_ms,
+            .map(|v| v.parse::<u64>());
+        let route = match max {
+            Some(Err(_)) => closed,
+            max => self
+                .gateway
+                .default_policy()
+                .with_overrides(
+                    ext.and_then(|e| e.get("rescind_on_stale")).map(String::as_str),
+                    max.and_then(Result::ok),
+                )
+                .unwrap_or(closed),
         };
         let header = attrs
             .and_then(|a| a.request.as_ref())

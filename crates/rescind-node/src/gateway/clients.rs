@@ -56,11 +56,6 @@ impl OAuthClients {
         Ok(Self { clients })
     }
 
-    /// True when no client is configured.
-    pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
-    }
-
     /// The client an `Authorization: Basic ...` value authenticates, if any.
     pub fn authenticate(&self, header: &str) -> Option<&str> {
         let (scheme, b64) = header.trim().split_once(' ')?;

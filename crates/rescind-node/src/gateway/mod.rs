@@ -20,6 +20,7 @@ use crate::engine::{Engine, RevokeCommand, RevokeTarget};
 
 pub mod clients;
 pub mod config;
+pub mod headers;
 
 pub use clients::OAuthClients;
 pub use config::{GatewayConfig, GatewayError, StalePolicy};
@@ -40,6 +41,27 @@ pub struct RoutePolicy {
     pub on_stale: StalePolicy,
     /// Staleness above this is stale (unknown always is).
     pub max_staleness_ms: u64,
+}
+
+impl RoutePolicy {
+    /// This policy with a route's overrides (`open` / `closed`, a bound in
+    /// ms); an override that is not one of those is an error naming it.
+    pub fn with_overrides(
+        self,
+        on_stale: Option<&str>,
+        max_staleness_ms: Option<u64>,
+    ) -> Result<RoutePolicy, String> {
+        let on_stale = match on_stale {
+            None => self.on_stale,
+            Some(v) => {
+                StalePolicy::parse(v).ok_or_else(|| format!("on_stale must be open or closed (got {v:?})"))?
+            }
+        };
+        Ok(RoutePolicy {
+            on_stale,
+            max_staleness_ms: max_staleness_ms.unwrap_or(self.max_staleness_ms),
+        })
+    }
 }
 
 /// A request let through.
@@ -177,19 +199,9 @@ impl Gateway {
         }
     }
 
-    /// The gateway settings.
-    pub fn config(&self) -> &GatewayConfig {
-        &self.config
-    }
-
     /// The OAuth clients allowed to revoke and introspect.
     pub fn clients(&self) -> &OAuthClients {
         &self.clients
-    }
-
-    /// The engine decisions are read from.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// Allow or deny one request: verify the token, run the revocation check

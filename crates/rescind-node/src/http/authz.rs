@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::gateway::{Allowed, Credential, Decision, RoutePolicy, StalePolicy};
+use crate::gateway::headers::{identity_headers, staleness_text};
+use crate::gateway::{Credential, Decision};
 
 /// The route's overrides.
 #[derive(Deserialize, Default)]
@@ -21,24 +22,6 @@ use crate::gateway::{Allowed, Credential, Decision, RoutePolicy, StalePolicy};
 pub(super) struct AuthzQuery {
     on_stale: Option<String>,
     max_staleness_ms: Option<u64>,
-}
-
-/// The route policy: `[gateway]` with the query's overrides.
-pub fn route_policy(
-    default: RoutePolicy,
-    on_stale: Option<&str>,
-    max_staleness_ms: Option<u64>,
-) -> Result<RoutePolicy, String> {
-    let on_stale = match on_stale {
-        None => default.on_stale,
-        Some(v) => {
-            StalePolicy::parse(v).ok_or_else(|| format!("on_stale must be open or closed (got {v:?})"))?
-        }
-    };
-    Ok(RoutePolicy {
-        on_stale,
-        max_staleness_ms: max_staleness_ms.unwrap_or(default.max_staleness_ms),
-    })
 }
 
 /// The bearer token of an `Authorization` header, if it has one.
@@ -49,55 +32,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(rescind_jwt::bearer)
 }
 
-/// The staleness as a header value: milliseconds, or `unknown`.
-pub fn staleness_text(ms: u64) -> String {
-    if ms == u64::MAX {
-        "unknown".into()
-    } else {
-        ms.to_string()
-    }
-}
-
-/// Every header [`identity_headers`] may set.
-pub const IDENTITY_HEADERS: &[&str] = &[
-    "x-rescind-staleness-ms",
-    "x-rescind-stale",
-    "x-rescind-issuer",
-    "x-rescind-subject",
-    "x-rescind-client-id",
-    "x-rescind-tenant",
-    "x-rescind-session-id",
-    "x-rescind-token-id",
-    "x-rescind-token-kind",
-];
-
-/// Identity headers for the upstream: `(name, value)` for each claim the
-/// token has, and the staleness.
-pub fn identity_headers(a: &Allowed) -> Vec<(&'static str, String)> {
-    let mut out = vec![("x-rescind-staleness-ms", staleness_text(a.staleness_ms))];
-    if a.stale {
-        out.push(("x-rescind-stale", "true".into()));
-    }
-    if let Some(c) = &a.claims {
-        let fields = [
-            ("x-rescind-issuer", Some(&c.issuer).filter(|s| !s.is_empty())),
-            ("x-rescind-subject", c.subject.as_ref()),
-            ("x-rescind-client-id", c.client_id.as_ref()),
-            ("x-rescind-tenant", c.tenant.as_ref()),
-            ("x-rescind-session-id", c.session_id.as_ref()),
-            ("x-rescind-token-id", c.token_id.as_ref()),
-        ];
-        for (name, value) in fields {
-            if let Some(v) = value {
-                out.push((name, v.clone()));
-            }
-        }
-    } else {
-        out.push(("x-rescind-token-kind", "opaque".into()));
-    }
-    out
-}
-
 /// `/v1/authz`.
 pub(super) async fn authz(
     State(s): State<HttpState>,
@@ -105,12 +39,11 @@ pub(super) async fn authz(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
-    let route = route_policy(
-        s.gateway.default_policy(),
-        q.on_stale.as_deref(),
-        q.max_staleness_ms,
-    )
-    .map_err(|e| ApiError::field("on_stale", e))?;
+    let route = s
+        .gateway
+        .default_policy()
+        .with_overrides(q.on_stale.as_deref(), q.max_staleness_ms)
+        .map_err(|e| ApiError::field("on_stale", e))?;
     let credential = bearer(&headers).map(Credential::Bearer);
     match s.gateway.decide(credential, route) {
         Decision::Allow(a) => {
