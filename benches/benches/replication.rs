@@ -8,7 +8,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rescind_benches::{state_with, uuid_like};
 use rescind_core::{Op, OriginId, Payload};
 use rescind_gossip::wire::{decode_deny, encode_deny};
-use rescind_store::{SledStore, Store, WriteBatch};
+use rescind_store::{SledStore, Store};
 
 fn ops(origin: &OriginId, from: u64, n: u64) -> Vec<Op> {
     (from..from + n)
@@ -81,16 +81,9 @@ fn store_append(c: &mut Criterion) {
     g.throughput(Throughput::Elements(64));
     g.bench_function("64_ops_one_flush", |b| {
         b.iter(|| {
-            let mut batch = WriteBatch::default();
-            for op in ops(&origin, next, 64) {
-                if let Some((id, entry)) = op.deny_entry() {
-                    batch.deny_put.push((id.to_owned(), entry));
-                }
-                batch.ops.push(op);
-            }
+            let batch = ops(&origin, next, 64);
             next += 64;
-            batch.clock.push((origin.clone(), next));
-            store.commit(&batch).expect("commit");
+            store.append(&batch).expect("append");
             store.flush().expect("flush");
         })
     });

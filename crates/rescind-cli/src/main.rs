@@ -22,6 +22,7 @@ mod peers;
 mod revoke;
 mod serve;
 mod status;
+mod storage_flags;
 mod timearg;
 
 /// mimalloc: measurably less CPU per request than glibc malloc on the

@@ -57,6 +57,8 @@ pub struct ServeArgs {
     watch_stall_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     gateway: crate::gateway_flags::GatewayArgs,
+    #[command(flatten)]
+    storage: crate::storage_flags::StorageArgs,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -109,6 +111,7 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
         config.admin_token_file = Some(v.clone());
     }
     args.gateway.apply(&mut config);
+    args.storage.apply(&mut config);
     // Only from the environment: a token on the command line shows in `ps`.
     if let Some(t) = env_nonempty("RESCIND_ADMIN_TOKEN") {
         config.admin_token = Some(t);

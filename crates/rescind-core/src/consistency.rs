@@ -16,7 +16,7 @@ pub struct ConsistencyToken {
     pub dots: Vec<(OriginId, u64)>,
 }
 
-const VERSION: u8 = 1;
+use crate::codec::{self, FormatError, TOKEN_V1};
 /// Most dots a token may carry when decoded (a bound on hostile input).
 pub const MAX_DOTS: usize = 4096;
 
@@ -42,19 +42,19 @@ impl ConsistencyToken {
 
     /// Opaque bytes for the wire.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
-        // Encoding plain owned data into a Vec cannot fail.
-        out.extend(postcard::to_stdvec(self).unwrap_or_default());
-        out
+        codec::frame(TOKEN_V1, self)
     }
 
     /// Parse bytes from the wire.
     pub fn decode(bytes: &[u8]) -> Result<Self, BadToken> {
-        let (&version, body) = bytes.split_first().ok_or(BadToken("empty"))?;
-        if version != VERSION {
-            return Err(BadToken("unknown version"));
+        if bytes.is_empty() {
+            return Err(BadToken("empty"));
         }
-        let token: Self = postcard::from_bytes(body).map_err(|_| BadToken("malformed"))?;
+        let token: Self = codec::decode("consistency token", TOKEN_V1, bytes).map_err(|e| match e {
+            FormatError::Newer { .. } => BadToken("made by a newer Rescind"),
+            FormatError::Malformed { .. } if bytes[0] != TOKEN_V1 => BadToken("unknown version"),
+            FormatError::Malformed { .. } => BadToken("malformed"),
+        })?;
         if token.dots.len() > MAX_DOTS {
             return Err(BadToken("too many entries"));
         }

@@ -23,10 +23,12 @@
 //! - [`check`]: [`CheckQuery`] and [`Decision`], the revocation rules.
 //! - [`scope`]: issuer namespaces, one stored key per (issuer, id).
 //! - [`consistency`]: [`ConsistencyToken`], read-your-revocations across nodes.
-//! - [`wire`]: ops and snapshot entries as bytes (peer protocol and Watch), validated on decode.
+//! - [`codec`]: every encoding that outlives a process or crosses the network, versioned:
+//!   [`wire`] (ops and snapshot entries), meta values, checkpoint files.
 
 pub mod check;
 pub mod clock;
+pub mod codec;
 pub mod consistency;
 pub mod cutoff;
 pub mod deny;
@@ -36,7 +38,8 @@ pub mod op;
 pub mod origin;
 pub mod scope;
 pub mod state;
-pub mod wire;
+
+pub use codec::wire;
 
 pub use check::{CheckQuery, Decision, Rule};
 pub use clock::VersionVector;

@@ -13,7 +13,7 @@ use crdts::{CmRDT, CvRDT};
 use crate::check::{self, CheckQuery, Decision};
 use crate::clock::{Observed, VersionVector};
 use crate::cutoff::{Cutoff, CutoffMap, PrincipalKind};
-use crate::deny::{DenyEntry, DenyEntryRef, DenyMeta, DenySet, NeverFails, Upsert};
+use crate::deny::{DenyEntry, DenyMeta, DenySet, NeverFails, Upsert};
 use crate::digest::Digest;
 use crate::op::{Op, Payload};
 use crate::origin::OriginId;
@@ -132,21 +132,6 @@ impl State {
         Some(joined)
     }
 
-    /// Merge one stored deny entry while loading from the store: like
-    /// [`State::merge_deny`] at time 0 (nothing pruned while loading), without
-    /// the [`Effect`] nobody needs, and without copying the origin's name.
-    pub fn load_deny(&mut self, id: &str, entry: &DenyEntryRef<'_>) {
-        let origin = self.deny.intern(&entry.origin, || {
-            OriginId::new(entry.origin.node, entry.origin.incarnation)
-        });
-        let meta = DenyMeta {
-            expires_at_ms: entry.expires_at_ms,
-            revoked_at_ms: entry.revoked_at_ms,
-            origin,
-        };
-        self.merge_meta(id, meta);
-    }
-
     /// Join a cutoff into a principal's.
     pub fn merge_cutoff(&mut self, kind: PrincipalKind, principal: &str, cutoff: Cutoff) -> Effect {
         match self.cutoffs.raise(kind, principal, cutoff) {
@@ -234,20 +219,30 @@ impl State {
             })
     }
 
-    /// Take a whole deny set read from a checkpoint, with its share of the
-    /// digest. Only into a state holding no deny entries yet (start-up).
-    pub fn install_deny(&mut self, set: DenySet, deny_digest: u128) -> Result<(), Box<DenySet>> {
-        if !self.deny.is_empty() {
-            return Err(Box::new(set));
-        }
-        self.deny = set;
-        self.digest.add(deny_digest);
-        Ok(())
-    }
-
     /// Reserve room for `additional` more deny entries.
     pub fn reserve_deny(&mut self, additional: usize) {
         self.deny.reserve(additional);
+    }
+
+    /// A state read back from a checkpoint: its deny set (whose share of
+    /// the digest is `deny_digest`), cutoffs and contiguous vector.
+    pub fn restore(
+        deny: DenySet,
+        deny_digest: u128,
+        cutoffs: CutoffMap,
+        clock: &[(OriginId, u64)],
+        expiry_grace_ms: u64,
+    ) -> Self {
+        let mut state = State::new(expiry_grace_ms);
+        state.deny = deny;
+        state.digest.add(deny_digest);
+        for (kind, principal, c) in cutoffs.iter() {
+            state.merge_cutoff(kind, principal, c);
+        }
+        for (origin, seq) in clock {
+            state.raise_clock(origin, *seq);
+        }
+        state
     }
 }
 

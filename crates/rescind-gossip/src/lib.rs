@@ -47,4 +47,4 @@ pub use members::{Cluster, Floor, MemberRecord, NodeInfo, PeerView, UNKNOWN, flo
 pub use plan::{Limits, Plan, plan_ops};
 pub use round::{Exchange, ExchangeAnswer, Push, Received};
 pub use snapshot::{PageError, Pull, SnapshotPage};
-pub use source::{OpLog, SnapshotSource, SourceError};
+pub use source::{OpLog, SnapshotSource, SourceEntries, SourceError};

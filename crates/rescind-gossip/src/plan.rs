@@ -12,7 +12,8 @@ pub struct Limits {
     pub max_ops: usize,
     /// Most encoded op bytes in one message (at least one op is always sent).
     pub max_bytes: usize,
-    /// A peer lagging by more ops than this gets a snapshot instead.
+    /// A peer lagging by more ops than this gets a snapshot instead (when
+    /// the snapshot covers that many of them; see [`OpLog::snapshot_clock`]).
     pub snapshot_after_ops: u64,
 }
 
@@ -61,7 +62,18 @@ pub fn plan_ops(
     }
     let lag: u64 = behind.iter().map(|(_, from, to)| to - from).sum();
     if lag > limits.snapshot_after_ops {
-        return Ok(Plan::Snapshot);
+        // Worth it only for the ops the snapshot itself covers: the rest
+        // come from the log either way.
+        let saved: u64 = match log.snapshot_clock()? {
+            None => lag,
+            Some(snap) => behind
+                .iter()
+                .map(|(o, from, to)| snap.get(o).min(*to).saturating_sub(*from))
+                .sum(),
+        };
+        if saved > limits.snapshot_after_ops {
+            return Ok(Plan::Snapshot);
+        }
     }
     let (mut ops, mut bytes, mut more) = (Vec::new(), 0usize, false);
     for (origin, from, to) in behind {

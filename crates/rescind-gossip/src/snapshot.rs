@@ -3,9 +3,9 @@
 //!
 //! The serving side is [`page`]: one page from a [`SnapshotSource`] and an
 //! opaque cursor (empty for the first page, then the previous page's
-//! [`SnapshotPage::next_cursor`]). Deny entries come first in id order, then
-//! cutoffs in (kind, principal) order. The first page carries the version
-//! vector the snapshot covers, read after everything served was made durable.
+//! [`SnapshotPage::next_cursor`]). The source decides the order (deny entries
+//! first, then cutoffs) and what a position is; the first page carries the
+//! version vector the snapshot covers.
 //!
 //! The receiving side is [`Pull`]: it validates each page ([`receive`]) and
 //! hands back the entries to merge at once (a partial snapshot is still a
@@ -14,45 +14,32 @@
 
 use rescind_core::limits::FieldError;
 use rescind_core::{Cutoff, DenyEntry, PrincipalKind, VersionVector};
-use serde::{Deserialize, Serialize};
 
 use crate::source::{SnapshotSource, SourceError};
 use crate::wire::{decode_cutoffs, decode_deny, encode_cutoff, encode_deny};
 
-/// Format version, the first byte of every cursor.
-const CURSOR_VERSION: u8 = 1;
+/// Format version, the first byte of every cursor (1 named an id to
+/// continue after; 2 carries the source's own position).
+const CURSOR_VERSION: u8 = 2;
 
-/// Where a snapshot continues.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum Cursor {
-    /// Deny entries with ids after this one (None: from the start).
-    Deny(Option<String>),
-    /// Cutoffs after this one (None: from the start).
-    Cutoffs(Option<(PrincipalKind, String)>),
+fn bad_cursor(why: impl std::fmt::Display) -> FieldError {
+    FieldError::new("cursor", format!("not from this node: {why}"))
 }
 
-impl Cursor {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = vec![CURSOR_VERSION];
-        out.extend(postcard::to_stdvec(self).unwrap_or_default());
-        out
+/// The source position a cursor carries; None for the first page.
+fn decode_cursor(bytes: &[u8]) -> Result<Option<&[u8]>, FieldError> {
+    match bytes.split_first() {
+        None => Ok(None),
+        Some((&CURSOR_VERSION, position)) => Ok(Some(position)),
+        Some((version, _)) => Err(bad_cursor(format!("unknown format version {version}"))),
     }
+}
 
-    /// An empty cursor is the first page's.
-    fn decode(bytes: &[u8]) -> Result<Self, FieldError> {
-        let bad = |why: String| FieldError::new("cursor", format!("not from this node: {why}"));
-        let Some((&version, rest)) = bytes.split_first() else {
-            return Ok(Cursor::Deny(None));
-        };
-        if version != CURSOR_VERSION {
-            return Err(bad(format!("unknown format version {version}")));
-        }
-        match postcard::take_from_bytes(rest) {
-            Ok((cursor, [])) => Ok(cursor),
-            Ok(_) => Err(bad("trailing bytes".into())),
-            Err(e) => Err(bad(e.to_string())),
-        }
-    }
+fn encode_cursor(position: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + position.len());
+    out.push(CURSOR_VERSION);
+    out.extend_from_slice(position);
+    out
 }
 
 /// One page of a snapshot, as it travels.
@@ -89,37 +76,32 @@ pub enum PageError {
 }
 
 /// Serve the page of `source` that `cursor` names, with at most `page_size`
-/// entries (at least 1). The first page (empty cursor) asks the source for
-/// the version vector it covers.
+/// entries (at least 1). The first page (empty cursor) starts the snapshot
+/// and carries the version vector it covers.
 pub fn page(source: &dyn SnapshotSource, cursor: &[u8], page_size: usize) -> Result<SnapshotPage, PageError> {
     let size = page_size.max(1);
-    let cursor = Cursor::decode(cursor)?;
     let mut page = SnapshotPage::default();
-    if cursor == Cursor::Deny(None) {
-        page.covered = Some(source.covered()?);
-    }
-    let next = match cursor {
-        Cursor::Deny(after) => {
-            let entries = source.deny_page(after.as_deref(), size)?;
-            page.deny = entries.iter().map(|(id, e)| encode_deny(id, e)).collect();
-            match entries.last() {
-                Some((id, _)) if entries.len() >= size => Cursor::Deny(Some(id.clone())),
-                _ => Cursor::Cutoffs(None),
-            }
-        }
-        Cursor::Cutoffs(after) => {
-            let entries = source.cutoff_page(after.as_ref().map(|(k, p)| (*k, p.as_str())), size)?;
-            page.cutoffs = entries.iter().map(|(k, p, c)| encode_cutoff(*k, p, *c)).collect();
-            match entries.last() {
-                Some((k, p, _)) if entries.len() >= size => Cursor::Cutoffs(Some((*k, p.clone()))),
-                _ => {
-                    page.done = true;
-                    return Ok(page);
-                }
-            }
+    let position = match decode_cursor(cursor)? {
+        Some(position) => position.to_vec(),
+        None => {
+            let (covered, first) = source.start()?;
+            page.covered = Some(covered);
+            first
         }
     };
-    page.next_cursor = next.encode();
+    let entries = source
+        .entries(&position, size)?
+        .ok_or_else(|| bad_cursor("no such position"))?;
+    page.deny = entries.deny.iter().map(|(id, e)| encode_deny(id, e)).collect();
+    page.cutoffs = entries
+        .cutoffs
+        .iter()
+        .map(|(k, p, c)| encode_cutoff(*k, p, *c))
+        .collect();
+    match entries.next {
+        Some(next) => page.next_cursor = encode_cursor(&next),
+        None => page.done = true,
+    }
     Ok(page)
 }
 
@@ -243,14 +225,14 @@ mod tests {
     fn pages_visit_every_entry_once_and_rebuild_the_state() {
         let source = node(7, 5);
         let (pages, merges) = pull_all(&source, 3);
-        // deny 3+3+1, then cutoffs 3+2 (the last one is done).
+        // deny 3+3+1, then cutoffs fill the rest: 2+3 (the last one is done).
         let sizes: Vec<(usize, usize)> = pages.iter().map(|p| (p.deny.len(), p.cutoffs.len())).collect();
-        assert_eq!(sizes, vec![(3, 0), (3, 0), (1, 0), (0, 3), (0, 2)]);
+        assert_eq!(sizes, vec![(3, 0), (3, 0), (1, 2), (0, 3)]);
         assert_eq!(pages[0].covered, Some(source.durable.clone()));
         assert!(pages[1..].iter().all(|p| p.covered.is_none()));
         assert!(pages.last().unwrap().done && pages.last().unwrap().next_cursor.is_empty());
-        assert!(merges[..4].iter().all(|m| m.clock.is_none() && !m.done));
-        assert_eq!(merges[4].clock, Some(source.durable.clone()));
+        assert!(merges[..3].iter().all(|m| m.clock.is_none() && !m.done));
+        assert_eq!(merges[3].clock, Some(source.durable.clone()));
         let mut rebuilt = MemNode::new("b", "eu", &[]);
         for m in &merges {
             rebuilt.merge(m);
@@ -262,8 +244,8 @@ mod tests {
     #[test]
     fn an_empty_source_is_one_page_and_a_zero_page_size_is_one() {
         let (pages, merges) = pull_all(&MemNode::new("a", "eu", &[]), 1024);
-        assert_eq!(pages.len(), 2, "an empty deny page, then an empty cutoff page");
-        assert_eq!(merges[1].clock, Some(VersionVector::new()));
+        assert_eq!(pages.len(), 1, "one empty page");
+        assert_eq!(merges[0].clock, Some(VersionVector::new()));
         let (pages, _) = pull_all(&node(2, 0), 0);
         assert_eq!(pages.iter().map(|p| p.deny.len()).sum::<usize>(), 2);
     }
@@ -276,7 +258,7 @@ mod tests {
         let mut trailing = good.clone();
         trailing.push(0);
         let mut future = good.clone();
-        future[0] = 2;
+        future[0] = 3;
         for bad in [vec![0xff; 8], vec![CURSOR_VERSION, 0xff, 0xff], trailing, future] {
             match page(&source, &bad, 1) {
                 Err(PageError::Cursor(e)) => {
@@ -312,18 +294,15 @@ mod tests {
     fn a_failing_source_is_a_source_error() {
         struct Broken;
         impl SnapshotSource for Broken {
-            fn covered(&self) -> Result<VersionVector, SourceError> {
+            fn start(&self) -> Result<(VersionVector, Vec<u8>), SourceError> {
                 Err(SourceError("no flush".into()))
             }
-            fn deny_page(&self, _: Option<&str>, _: usize) -> Result<Vec<(String, DenyEntry)>, SourceError> {
-                Ok(Vec::new())
-            }
-            fn cutoff_page(
+            fn entries(
                 &self,
-                _: Option<(PrincipalKind, &str)>,
+                _: &[u8],
                 _: usize,
-            ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, SourceError> {
-                Ok(Vec::new())
+            ) -> Result<Option<crate::source::SourceEntries>, SourceError> {
+                Ok(None)
             }
         }
         let err = page(&Broken, &[], 10).unwrap_err();

@@ -16,23 +16,36 @@ pub trait OpLog {
     /// seq order. A log that no longer holds (or never held) an op returns
     /// what it has: the caller notices the gap.
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, SourceError>;
+
+    /// The version vector a snapshot of this node would cover, when it is
+    /// older than the durable state (a node snapshots its newest checkpoint,
+    /// and serves the ops after it from the log). `None`: a snapshot covers
+    /// everything durable.
+    fn snapshot_clock(&self) -> Result<Option<VersionVector>, SourceError> {
+        Ok(None)
+    }
 }
 
-/// What a snapshot is read from.
+/// Entries of one snapshot page, as a [`SnapshotSource`] serves them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceEntries {
+    /// Deny entries (all of them come before any cutoff).
+    pub deny: Vec<(String, DenyEntry)>,
+    /// Cutoffs.
+    pub cutoffs: Vec<(PrincipalKind, String, Cutoff)>,
+    /// Where the next page starts; None after the last entry.
+    pub next: Option<Vec<u8>>,
+}
+
+/// What a snapshot is read from: a fixed view of the state (a node serves
+/// its newest checkpoint), walked from an opaque position.
 pub trait SnapshotSource {
-    /// Make everything served durable first and return the version vector the
-    /// snapshot covers (called for the first page only).
-    fn covered(&self) -> Result<VersionVector, SourceError>;
+    /// Start a snapshot: the version vector it covers (every op it covers is
+    /// reflected in the entries served, and durable) and the position of its
+    /// first entry.
+    fn start(&self) -> Result<(VersionVector, Vec<u8>), SourceError>;
 
-    /// Up to `limit` deny entries with ids greater than `after`, in id byte
-    /// order. Only entries this node can no longer lose may be served.
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, SourceError>;
-
-    /// Up to `limit` cutoffs after `after`, in (kind, principal) order. Only
-    /// cutoffs this node can no longer lose may be served.
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, SourceError>;
+    /// Up to `limit` entries from position `at`: deny entries, then
+    /// cutoffs. `Ok(None)` when `at` is not a position of this source.
+    fn entries(&self, at: &[u8], limit: usize) -> Result<Option<SourceEntries>, SourceError>;
 }

@@ -8,7 +8,7 @@ use rescind_core::{Cutoff, DenyEntry, Op, OriginId, Payload, PrincipalKind, Stat
 
 use crate::members::{Cluster, NodeInfo};
 use crate::snapshot::Merge;
-use crate::source::{OpLog, SnapshotSource, SourceError};
+use crate::source::{OpLog, SnapshotSource, SourceEntries, SourceError};
 
 /// An op log: every op a node applied, by (origin, seq).
 pub type Log = BTreeMap<(OriginId, u64), Op>;
@@ -169,39 +169,76 @@ impl OpLog for MemNode {
 }
 
 /// Serves the entries in memory and, as covered, the durable vector: every
-/// op it covers is reflected in the entries (nothing is lost in a test).
+/// op it covers is reflected in the entries (nothing is lost in a test). A
+/// position is `(section, last key served)`, postcard: deny entries in id
+/// order, then cutoffs in (kind, principal) order.
 impl SnapshotSource for MemNode {
-    fn covered(&self) -> Result<VersionVector, SourceError> {
-        Ok(self.durable.clone())
+    fn start(&self) -> Result<(VersionVector, Vec<u8>), SourceError> {
+        let first: (u8, Option<(PrincipalKind, String)>) = (0, None);
+        Ok((
+            self.durable.clone(),
+            postcard::to_stdvec(&first).unwrap_or_default(),
+        ))
     }
 
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, SourceError> {
-        let mut all: Vec<(String, DenyEntry)> = self
+    fn entries(&self, at: &[u8], limit: usize) -> Result<Option<SourceEntries>, SourceError> {
+        let Ok(((section, after), [])) =
+            postcard::take_from_bytes::<(u8, Option<(PrincipalKind, String)>)>(at)
+        else {
+            return Ok(None);
+        };
+        let mut deny: Vec<(String, DenyEntry)> = self
             .state
             .deny()
             .iter()
-            .filter(|(id, _)| after.is_none_or(|a| &**id > a))
+            .filter(|(id, _)| section == 0 && after.as_ref().is_none_or(|(_, a)| &**id > a.as_str()))
             .map(|(id, meta)| (id.into_owned(), meta.to_entry()))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all.truncate(limit);
-        Ok(all)
-    }
-
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, SourceError> {
-        let mut all: Vec<(PrincipalKind, String, Cutoff)> = self
+        deny.sort_by(|a, b| a.0.cmp(&b.0));
+        deny.truncate(limit);
+        let mut cutoffs: Vec<(PrincipalKind, String, Cutoff)> = self
             .state
             .cutoffs()
             .iter()
-            .filter(|(k, p, _)| after.is_none_or(|a| (*k, *p) > a))
+            .filter(|(k, p, _)| {
+                section == 0
+                    || after
+                        .as_ref()
+                        .is_none_or(|(ak, ap)| (*k, *p) > (*ak, ap.as_str()))
+            })
             .map(|(k, p, c)| (k, p.to_owned(), c))
             .collect();
-        all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        all.truncate(limit);
-        Ok(all)
+        cutoffs.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        cutoffs.truncate(limit - deny.len());
+        let total_left = if section == 0 {
+            self.state
+                .deny()
+                .iter()
+                .filter(|(id, _)| after.as_ref().is_none_or(|(_, a)| &**id > a.as_str()))
+                .count()
+                + self.state.cutoffs().len()
+        } else {
+            self.state
+                .cutoffs()
+                .iter()
+                .filter(|(k, p, _)| {
+                    after
+                        .as_ref()
+                        .is_none_or(|(ak, ap)| (*k, *p) > (*ak, ap.as_str()))
+                })
+                .count()
+        };
+        let served = deny.len() + cutoffs.len();
+        let next = (served < total_left).then(|| {
+            let last = match cutoffs.last() {
+                Some((k, p, _)) => (1u8, Some((*k, p.clone()))),
+                None => (
+                    0u8,
+                    deny.last().map(|(id, _)| (PrincipalKind::Subject, id.clone())),
+                ),
+            };
+            postcard::to_stdvec(&last).unwrap_or_default()
+        });
+        Ok(Some(SourceEntries { deny, cutoffs, next }))
     }
 }

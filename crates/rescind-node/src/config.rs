@@ -55,12 +55,22 @@ pub struct Config {
     pub write_queue: usize,
     /// sled's page cache, MiB (sled's own default, 1 GiB, would dominate memory).
     pub store_cache_mb: u64,
-    /// How often the writer saves the deny set to a checkpoint file between
-    /// batches, so a start after a crash reads it plus the ops logged since
-    /// instead of every entry ("0s": only at a clean shutdown). Writing takes
-    /// ~0.2 s per million entries, during which revokes wait.
+    /// Most time between two checkpoints (the file holding the deny set,
+    /// cutoffs and version vector that a start reads before replaying the
+    /// op log after it; "0s": only at shutdown, after `checkpoint_ops`, and
+    /// when adopting a snapshot). Written off the writer's thread: revokes
+    /// wait only for an in-memory copy of the state.
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Duration,
+    /// Take a checkpoint after this many ops even before
+    /// `checkpoint_interval` (0: never on count). Bounds the log replayed at
+    /// start and what compaction leaves.
+    pub checkpoint_ops: u64,
+    /// How long the op log keeps ops some live peer has not acknowledged
+    /// (below the older kept checkpoint). A peer further behind than this
+    /// catches up by snapshot. Acknowledged ops go at the next checkpoint.
+    #[serde(with = "humantime_serde")]
+    pub op_log_retention: Duration,
     /// Seed peers (`[[peers]] addr = "host:port"`); more are learned from them.
     pub peers: Vec<PeerSeed>,
     /// Shared secret every peer call must carry (16..=256 visible ASCII).
@@ -161,7 +171,9 @@ impl Default for Config {
             serve_threads: 0,
             write_queue: 8192,
             store_cache_mb: 64,
-            checkpoint_interval: Duration::from_secs(600),
+            checkpoint_interval: Duration::from_secs(300),
+            checkpoint_ops: 1_000_000,
+            op_log_retention: Duration::from_secs(24 * 3600),
             peers: Vec::new(),
             cluster_key: None,
             advertise_addr: None,

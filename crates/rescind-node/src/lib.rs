@@ -15,6 +15,10 @@
 //! - [`auth`]: admin / check bearer tokens, the generated `admin.token`, log redaction.
 //! - [`engine`]: [`Engine`], the in-memory state and its read paths.
 //! - [`writer`]: the single writer thread and its group commit.
+//! - [`checkpointer`]: checkpoints between batches, off the writer's thread.
+//! - [`compaction`]: which ops the log may drop after a checkpoint.
+//! - [`recovery`]: the start-up policy: checkpoint + log tail, or recovery from a peer.
+//! - [`node_meta`]: peers' acknowledged vectors and retired members, kept in the store.
 //! - [`gossip`]: replication: the `Peers` service, anti-entropy, eager push, snapshots.
 //! - [`convert`]: request validation and wire conversions.
 //! - [`service`]: the `Revocations` gRPC service.
@@ -28,7 +32,9 @@
 //! - [`clock`]: the injected wall clock.
 
 pub mod auth;
+pub mod checkpointer;
 pub mod clock;
+pub mod compaction;
 pub mod config;
 pub mod convert;
 pub mod engine;
@@ -37,7 +43,9 @@ pub mod gateway;
 pub mod gossip;
 pub mod http;
 pub mod net;
+pub mod node_meta;
 pub mod recent;
+pub mod recovery;
 pub mod server;
 pub mod service;
 pub mod watch;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rescind_core::limits::MAX_MESSAGE_BYTES;
 use rescind_proto::v1::revocations_server::RevocationsServer;
-use rescind_store::{SledStore, Store, StoreError};
+use rescind_store::{RealFs, SledStore, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::auth::{Auth, AuthError, TokenSource};
@@ -114,11 +114,18 @@ impl Node {
         let requested = config.node_name.clone();
         let cache = config.store_cache_mb << 20;
         let store = tokio::task::spawn_blocking(move || {
-            SledStore::open_with_cache(&dir.join("db"), requested.as_deref(), &default_node_name(), cache)
-                .map_err(|source| NodeError::Store {
-                    dir: dir.display().to_string(),
-                    source,
-                })
+            SledStore::open_with(
+                &dir,
+                requested.as_deref(),
+                &default_node_name(),
+                cache,
+                Arc::new(RealFs),
+            )
+            .map(|(store, _)| store)
+            .map_err(|source| NodeError::Store {
+                dir: dir.display().to_string(),
+                source,
+            })
         })
         .await
         .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;
@@ -150,7 +157,12 @@ impl Node {
                 .clone()
                 .unwrap_or_else(|| config.listen.to_string()),
             clock: parts.clock,
-            checkpoint_interval: config.checkpoint_interval,
+            checkpoints: crate::checkpointer::CheckpointPolicy {
+                every: config.checkpoint_interval,
+                every_ops: config.checkpoint_ops,
+                op_log_retention: config.op_log_retention,
+            },
+            recover_from_peers: !config.peers.is_empty(),
         };
         let Started {
             engine,

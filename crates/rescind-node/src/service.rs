@@ -50,7 +50,10 @@ pub fn wait_bound(metadata: &tonic::metadata::MetadataMap, max: Duration) -> Dur
 
 fn engine_status(e: EngineError) -> Status {
     match e {
-        EngineError::NotCaughtUp { .. } | EngineError::Unavailable(_) => Status::unavailable(e.to_string()),
+        EngineError::NotCaughtUp { .. } | EngineError::Unavailable(_) | EngineError::Recovering => {
+            Status::unavailable(e.to_string())
+        }
+        EngineError::Unrecoverable(_) => Status::unavailable(e.to_string()),
         EngineError::Storage(_) => Status::internal(e.to_string()),
     }
 }
@@ -79,6 +82,8 @@ impl Revocations for RevocationService {
         let span = tracing::debug_span!("rpc.watch");
         async move {
             self.auth.require_reader(request.metadata())?;
+            // A replica must never be fed a partial state.
+            self.engine.serving().map_err(engine_status)?;
             let stream = self.watch.open(request.into_inner()).await?;
             Ok(Response::new(stream))
         }
@@ -96,6 +101,7 @@ impl Revocations for RevocationService {
                 tracing::debug!(?bound, header = ?request.metadata().get("grpc-timeout"), "waiting for consistency token");
                 self.engine.wait_for(token, bound).await.map_err(engine_status)?;
             }
+            self.engine.serving().map_err(engine_status)?;
             let d = self.engine.check(&valid.query);
             Ok(Response::new(convert::decision(
                 d,
@@ -122,6 +128,7 @@ impl Revocations for RevocationService {
                 }
             }
             let queries: Vec<_> = valid.iter().map(|v| v.query).collect();
+            self.engine.serving().map_err(engine_status)?;
             let decisions = self.engine.check_many(&queries);
             // Node id and staleness go once on the batch, not on every result.
             let results = decisions.into_iter().map(convert::result).collect();
@@ -288,5 +295,11 @@ pub fn status_response(engine: &Engine, watch: &WatchHub) -> pb::StatusResponse 
         watchers_cut_off: watch.cut_off(),
         upstream: String::new(),
         deny_bytes: s.deny_bytes,
+        recovering: s.recovering,
+        checkpoint_generation: s.checkpoint.generation,
+        checkpoint_bytes: s.checkpoint.bytes,
+        log_ops_dropped: s.checkpoint.log_ops_dropped,
+        disk_checkpoint_bytes: s.disk_checkpoint_bytes,
+        disk_database_bytes: s.disk_database_bytes,
     }
 }

@@ -8,18 +8,26 @@
 //! one flush, no revoke is acknowledged before it is durable (DESIGN.md §3),
 //! and no op is gossiped before its origin can no longer lose it.
 //!
-//! If a commit or flush fails the writer answers every job in the batch with an
-//! error and refuses all later writes: memory may now hold revocations that
-//! were never acknowledged (harmless: they only revoke more), and the operator
-//! must restart the node, which rebuilds memory from what is durable.
+//! What is written is the op log only: the deny set and cutoffs reach disk
+//! in checkpoints ([`crate::checkpointer`]), which the writer schedules
+//! between batches. Entries adopted from a peer's snapshot have no ops, so
+//! the batch that completes a snapshot takes a checkpoint before its vector
+//! becomes durable. Expiry GC changes memory only; the next checkpoint
+//! leaves the expired entries out.
+//!
+//! If a commit, flush or adoption checkpoint fails the writer answers every
+//! job in the batch with an error and refuses all later writes: memory may
+//! now hold revocations that were never acknowledged (harmless: they only
+//! revoke more), and the operator must restart the node, which rebuilds
+//! memory from what is durable.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, Payload, PrincipalKind, State};
-use rescind_store::{Store, WriteBatch};
+use rescind_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpointer::Checkpointer;
 use crate::engine::{EngineError, RevokeCommand, RevokeOutcome, RevokeTarget, Shared, WriterHandle};
 
 /// Most jobs folded into one flush.
@@ -97,77 +105,80 @@ pub(crate) fn spawn(
     store: Arc<dyn Store>,
     mut jobs: mpsc::Receiver<Job>,
     local_ops: mpsc::Sender<Op>,
-    checkpoint_every: std::time::Duration,
+    mut checkpoints: Checkpointer,
 ) -> std::io::Result<WriterHandle> {
     if store.blocks() {
         std::thread::Builder::new()
             .name("rescind-writer".into())
             .spawn(move || {
                 let mut broken = None;
-                let mut last_checkpoint = std::time::Instant::now();
                 while let Some(first) = jobs.blocking_recv() {
-                    write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
-                    // Between batches memory equals what is durable: the
-                    // only moment a checkpoint may be taken.
-                    if !checkpoint_every.is_zero() && last_checkpoint.elapsed() >= checkpoint_every {
-                        checkpoint(&shared, &*store, broken.is_some());
-                        last_checkpoint = std::time::Instant::now();
+                    let mut w = Writer {
+                        shared: &shared,
+                        store: &*store,
+                        broken: &mut broken,
+                        local_ops: &local_ops,
+                        checkpoints: &mut checkpoints,
+                    };
+                    w.batch(first, &mut jobs);
+                    if broken.is_none() {
+                        checkpoints.tick(&shared);
                     }
                 }
-                checkpoint(&shared, &*store, broken.is_some());
+                if broken.is_none() {
+                    checkpoints.finish(&shared);
+                }
             })
             .map(WriterHandle::Thread)
     } else {
         Ok(WriterHandle::Task(tokio::spawn(async move {
             let mut broken = None;
             while let Some(first) = jobs.recv().await {
-                write_batch(&shared, &*store, first, &mut jobs, &mut broken, &local_ops);
+                let mut w = Writer {
+                    shared: &shared,
+                    store: &*store,
+                    broken: &mut broken,
+                    local_ops: &local_ops,
+                    checkpoints: &mut checkpoints,
+                };
+                w.batch(first, &mut jobs);
+                if broken.is_none() {
+                    checkpoints.tick(&shared);
+                }
             }
-            checkpoint(&shared, &*store, broken.is_some());
+            if broken.is_none() {
+                checkpoints.finish(&shared);
+            }
         })))
-    }
-}
-
-/// Save the deny set so the next start reads it in one pass plus the ops
-/// logged after it (see [`Store::save_checkpoint`]): at a clean shutdown
-/// after the last commit, and every `checkpoint_interval` between batches.
-/// Not after a storage failure: then the next start walks the store.
-fn checkpoint(shared: &Shared, store: &dyn Store, broken: bool) {
-    if broken {
-        return;
-    }
-    let started = std::time::Instant::now();
-    let state = shared.state.read();
-    match store.save_checkpoint(&state) {
-        Ok(()) => tracing::info!(
-            entries = state.deny().len(),
-            ms = started.elapsed().as_millis() as u64,
-            "checkpoint saved"
-        ),
-        Err(e) => tracing::warn!(error = %e, "checkpoint not saved; the next start reads every entry"),
     }
 }
 
 /// What one batch changed.
 #[derive(Default)]
 struct Batch {
-    writes: WriteBatch,
-    /// Origins whose clock moved.
-    touched: BTreeSet<OriginId>,
+    /// Ops to append to the log.
+    ops: Vec<Op>,
     /// New local ops, for the eager pusher once durable.
     local: Vec<Op>,
+    /// Memory changed beyond the ops (snapshot entries, expiry).
+    changed: bool,
+    /// A snapshot was completed: checkpoint before its vector is durable.
+    adopted: bool,
 }
 
-/// Take `first` and every job waiting behind it, apply, commit, flush, answer.
-fn write_batch(
-    shared: &Shared,
-    store: &dyn Store,
-    first: Job,
-    jobs: &mut mpsc::Receiver<Job>,
-    broken: &mut Option<EngineError>,
-    local_ops: &mpsc::Sender<Op>,
-) {
-    {
+/// The writer's view while it runs one batch.
+struct Writer<'a> {
+    shared: &'a Arc<Shared>,
+    store: &'a dyn Store,
+    broken: &'a mut Option<EngineError>,
+    local_ops: &'a mpsc::Sender<Op>,
+    checkpoints: &'a mut Checkpointer,
+}
+
+impl Writer<'_> {
+    /// Take `first` and every job waiting behind it, apply, commit, flush, answer.
+    fn batch(&mut self, first: Job, jobs: &mut mpsc::Receiver<Job>) {
+        let shared = self.shared;
         let mut queue = vec![first];
         while queue.len() < MAX_JOBS_PER_FLUSH {
             match jobs.try_recv() {
@@ -177,7 +188,7 @@ fn write_batch(
         }
         let span = tracing::debug_span!("write_batch", jobs = queue.len());
         let _enter = span.enter();
-        if let Some(e) = broken.as_ref() {
+        if let Some(e) = self.broken.as_ref() {
             for job in queue {
                 Pending::failed(job).send(Some(e));
             }
@@ -191,17 +202,20 @@ fn write_batch(
                 .into_iter()
                 .map(|job| apply(shared, &mut state, job, now, &mut batch))
                 .collect();
-            for origin in &batch.touched {
-                batch
-                    .writes
-                    .clock
-                    .push((origin.clone(), state.clock().get(origin)));
-            }
-            batch.writes.deny_count = Some(state.deny().len() as u64);
             (pending, state.clock().clone())
         };
         shared.applied.send_modify(|n| *n += 1);
-        let result = store.commit(&batch.writes).and_then(|()| store.flush());
+        let mut result = if batch.ops.is_empty() {
+            Ok(())
+        } else {
+            self.store.append(&batch.ops).and_then(|()| self.store.flush())
+        };
+        if batch.changed || !batch.ops.is_empty() {
+            self.checkpoints.changed(batch.ops.len());
+        }
+        if result.is_ok() && batch.adopted {
+            result = self.checkpoints.now(shared);
+        }
         let failure = result.err().map(|e| {
             tracing::error!(error = %e, "storage failed; refusing further writes until restart");
             EngineError::from(e)
@@ -209,7 +223,7 @@ fn write_batch(
         if failure.is_none() {
             // Before the durable vector moves, so a Watch stream planning up
             // to it finds every op in memory.
-            shared.recent.extend(&batch.writes.ops);
+            shared.recent.extend(&batch.ops);
             let moved = {
                 let mut durable = shared.durable.lock();
                 let moved = *durable != clock_after;
@@ -221,13 +235,13 @@ fn write_batch(
             }
             for op in batch.local {
                 // A full queue only delays the op until the next anti-entropy round.
-                let _ = local_ops.try_send(op);
+                let _ = self.local_ops.try_send(op);
             }
         }
         for p in pending {
             p.send(failure.as_ref());
         }
-        *broken = failure;
+        *self.broken = failure;
     }
 }
 
@@ -235,10 +249,10 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
     match job {
         Job::Prune { reply } => {
             let before = state.deny().len() as u64;
-            let ids = state.prune_expired(now);
-            let n = ids.len();
+            let n = state.prune_expired(now).len();
             *shared.gc_last.lock() = (before, state.deny().len() as u64);
-            batch.writes.deny_delete.extend(ids.into_iter().map(String::from));
+            shared.set_gc_watermark(now);
+            batch.changed |= n > 0;
             Pending::Count(reply, n)
         }
         Job::Revoke { cmd, reply } => Pending::Revoke(reply, revoke(shared, state, cmd, now, batch)),
@@ -255,12 +269,10 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
             let mut fresh = 0;
             let total = ops.len();
             for op in ops {
-                let (is_new, effect) = state.apply_op(&op, now);
+                let (is_new, _) = state.apply_op(&op, now);
                 if is_new {
                     fresh += 1;
-                    batch.writes.add_effect(effect);
-                    batch.touched.insert(op.origin.clone());
-                    batch.writes.ops.push(op);
+                    batch.ops.push(op);
                 }
             }
             let dups = (total - fresh) as u64;
@@ -280,16 +292,17 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
             for (id, entry) in &deny {
                 let effect = state.merge_deny(id, entry, now);
                 changed += usize::from(effect != rescind_core::Effect::None);
-                batch.writes.add_effect(effect);
             }
             for (kind, principal, cutoff) in &cutoffs {
                 let effect = state.merge_cutoff(*kind, principal, *cutoff);
                 changed += usize::from(effect != rescind_core::Effect::None);
-                batch.writes.add_effect(effect);
             }
-            for (origin, seq) in clock.unwrap_or_default() {
-                state.raise_clock(&origin, seq);
-                batch.touched.insert(origin);
+            batch.changed |= changed > 0;
+            if let Some(clock) = clock {
+                for (origin, seq) in clock {
+                    state.raise_clock(&origin, seq);
+                }
+                batch.adopted = true;
             }
             Pending::Count(reply, changed)
         }
@@ -356,11 +369,9 @@ fn revoke(
         seq,
         payload,
     };
-    let (_, effect) = state.apply_op(&op, now);
-    batch.writes.add_effect(effect);
-    batch.touched.insert(shared.origin.clone());
+    state.apply_op(&op, now);
     batch.local.push(op.clone());
-    batch.writes.ops.push(op);
+    batch.ops.push(op);
     RevokeOutcome {
         token: ConsistencyToken::for_op(shared.origin.clone(), seq),
         already_revoked: false,

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use rescind_core::check::CheckQuery;
-use rescind_core::{ConsistencyToken, Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
+use rescind_core::{ConsistencyToken, Cutoff, Op, OriginId, PrincipalKind, State};
 use rescind_node::clock::WallClock;
 use rescind_node::engine::{EngineOptions, RevokeCommand, RevokeTarget};
 use rescind_node::{Engine, EngineError};
-use rescind_store::{Identity, LoadStats, MemStore, Store, StoreError, WriteBatch};
+use rescind_store::{Identity, MemStore, Store, StoreError};
 
 /// A MemStore that counts flushes, records the highest seq made durable, and
 /// can hold its first flush until the test releases it.
@@ -22,8 +22,6 @@ struct Instrumented {
     durable_seq: AtomicU64,
     gate: Mutex<bool>,
     opened: Condvar,
-    /// Per checkpoint: (own seq in the state handed over, seq durable then).
-    checkpoints: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Instrumented {
@@ -38,7 +36,6 @@ impl Instrumented {
             durable_seq: AtomicU64::new(0),
             gate: Mutex::new(!gated),
             opened: Condvar::new(),
-            checkpoints: Mutex::new(Vec::new()),
         })
     }
 
@@ -52,14 +49,11 @@ impl Store for Instrumented {
     fn identity(&self) -> &Identity {
         self.inner.identity()
     }
-    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError> {
-        self.inner.load_into(state)
-    }
-    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        if let Some(top) = batch.ops.iter().map(|o| o.seq).max() {
+    fn append(&self, ops: &[Op]) -> Result<(), StoreError> {
+        if let Some(top) = ops.iter().map(|o| o.seq).max() {
             self.committed_seq.fetch_max(top, Ordering::SeqCst);
         }
-        self.inner.commit(batch)
+        self.inner.append(ops)
     }
     fn flush(&self) -> Result<(), StoreError> {
         let mut open = self.gate.lock();
@@ -72,28 +66,31 @@ impl Store for Instrumented {
             .store(self.committed_seq.load(Ordering::SeqCst), Ordering::SeqCst);
         self.inner.flush()
     }
-    fn save_checkpoint(&self, state: &State) -> Result<(), StoreError> {
-        let own = state.clock().get(&self.inner.identity().origin());
-        self.checkpoints
-            .lock()
-            .push((own, self.durable_seq.load(Ordering::SeqCst)));
-        Ok(())
-    }
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         self.inner.ops_after(origin, after, limit)
     }
-    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
-        self.inner.clock()
+    fn log_origins(&self) -> Result<Vec<OriginId>, StoreError> {
+        self.inner.log_origins()
     }
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
-        self.inner.deny_page(after, limit)
+    fn truncate_log(&self, upto: &[(OriginId, u64)]) -> Result<u64, StoreError> {
+        self.inner.truncate_log(upto)
     }
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
-        self.inner.cutoff_page(after, limit)
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.meta_get(key)
+    }
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.meta_put(key, value)
+    }
+    fn checkpoints(&self) -> &rescind_store::Checkpoints {
+        self.inner.checkpoints()
+    }
+}
+
+/// The state a restart would recover from `store`.
+fn recovered(store: &dyn Store) -> State {
+    match rescind_node::recovery::recover(store, 60_000).unwrap() {
+        rescind_node::recovery::Recovery::Ready { state, .. } => state,
+        rescind_node::recovery::Recovery::NeedsPeer { report, .. } => panic!("{}", report.problem()),
     }
 }
 
@@ -106,13 +103,13 @@ impl WallClock for FixedClock {
 }
 
 fn start(store: Arc<Instrumented>, clock: Arc<FixedClock>) -> (Engine, rescind_node::engine::WriterHandle) {
-    start_with(store, clock, Duration::ZERO)
+    start_with(store, clock, 0)
 }
 
 fn start_with(
     store: Arc<Instrumented>,
     clock: Arc<FixedClock>,
-    checkpoint_interval: Duration,
+    checkpoint_ops: u64,
 ) -> (Engine, rescind_node::engine::WriterHandle) {
     let options = EngineOptions {
         region: "test".into(),
@@ -121,7 +118,12 @@ fn start_with(
         seeds: Vec::new(),
         advertise_addr: "127.0.0.1:1".into(),
         clock,
-        checkpoint_interval,
+        checkpoints: rescind_node::checkpointer::CheckpointPolicy {
+            every: Duration::ZERO,
+            every_ops: checkpoint_ops,
+            op_log_retention: Duration::from_secs(3600),
+        },
+        recover_from_peers: false,
     };
     let started = Engine::start(store, options).expect("engine starts");
     (started.engine, started.writer)
@@ -151,22 +153,41 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Checkpoints are taken between batches, when memory equals what is
-/// durable (a checkpoint ahead of the store would claim seqs it never got),
-/// and once more at shutdown.
+/// durable (a checkpoint ahead of the log would claim seqs it never got),
+/// once more at shutdown, and only two generations stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_see_only_durable_state() {
     let store = Instrumented::new(false);
     let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
-    let (engine, writer) = start_with(store.clone(), clock, Duration::from_nanos(1));
+    let (engine, writer) = start_with(store.clone(), clock, 1);
+    let me = store.identity().origin();
     for i in 0..3 {
         engine.revoke(token(&format!("cp-{i}"), 0)).await.unwrap();
+        let cps = store.checkpoints();
+        for g in cps.generations().unwrap() {
+            let (state, _) = cps.load(g, 0).unwrap();
+            assert!(state.clock().get(&me) <= store.durable_seq.load(Ordering::SeqCst));
+        }
     }
     drop(engine);
     writer.join().await;
-    let taken = store.checkpoints.lock().clone();
-    assert!(taken.len() >= 4, "one per batch and one at shutdown: {taken:?}");
-    assert!(taken.iter().all(|(own, durable)| own == durable), "{taken:?}");
-    assert_eq!(taken.last(), Some(&(3, 3)));
+    let cps = store.checkpoints();
+    let generations = cps.generations().unwrap();
+    assert_eq!(generations.len(), 2, "two kept: {generations:?}");
+    let (last, _) = cps.load(generations[0], 0).unwrap();
+    assert_eq!(
+        last.clock().get(&me),
+        3,
+        "the last one, at shutdown, has everything"
+    );
+    // No peer: the log below the older kept checkpoint is gone.
+    let (older, _) = cps.load(generations[1], 0).unwrap();
+    let floor = store.log_floor().unwrap();
+    assert!(
+        floor.iter().all(|(_, s)| *s <= older.clock().get(&me)),
+        "{floor:?}"
+    );
+    assert_eq!(recovered(&*store).deny().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,16 +336,12 @@ async fn a_version_only_cutoff_leaves_the_time_alone() {
 async fn already_revoked_writes_nothing_and_gc_prunes_expired_entries() {
     let store = Instrumented::new(false);
     let clock = Arc::new(FixedClock(AtomicU64::new(1_000)));
-    let (engine, _writer) = start(store.clone(), clock.clone());
+    let (engine, writer) = start(store.clone(), clock.clone());
     engine.revoke(token("short", 5_000)).await.unwrap();
     let again = engine.revoke(token("short", 4_000)).await.unwrap();
     assert!(again.already_revoked);
     assert_eq!(again.seq, 0);
-    assert!(again.token.is_covered_by(&{
-        let mut s = State::new(0);
-        store.load_into(&mut s).unwrap();
-        s.clock().clone()
-    }));
+    assert!(again.token.is_covered_by(recovered(&*store).clock()));
     // A cutoff at "now" (issued_before 0) takes the node's clock.
     let cutoff = RevokeCommand {
         target: RevokeTarget::Cutoff {
@@ -346,12 +363,12 @@ async fn already_revoked_writes_nothing_and_gc_prunes_expired_entries() {
     assert_eq!(engine.prune_expired().await.unwrap(), 1);
     assert_eq!(engine.status().deny_entries, 0);
     assert_eq!(engine.status().expired_pruned, 1);
-    // The deletion reached the store: a restart does not resurrect it.
-    let mut reloaded = State::new(0);
-    store.load_into(&mut reloaded).unwrap();
+    let digest = engine.status().digest;
+    // The checkpoint at shutdown leaves it out, and its expiry watermark
+    // keeps the replayed op from bringing it back.
+    drop(engine);
+    writer.join().await;
+    let reloaded = recovered(&*store);
     assert!(reloaded.deny().is_empty());
-    assert_eq!(reloaded.digest(), {
-        let s = engine.status();
-        s.digest
-    });
+    assert_eq!(reloaded.digest(), digest);
 }

@@ -1,37 +1,48 @@
 //! # rescind-store
 //!
 //! Durable state of a Rescind node behind a narrow [`Store`] trait (DESIGN.md
-//! §3, §9): the op log, the materialised deny set and cutoffs, the version
-//! vector, and the node's identity. Two adapters share one test suite:
-//! [`SledStore`] for production and [`MemStore`] for tests and simulation.
+//! §3, §9). The base of the state is a checkpoint file ([`Checkpoints`]: the
+//! deny set, cutoffs, version vector and expiry watermark, versioned and
+//! checksummed); the store's database keeps only the op-log tail since the
+//! checkpoints, and meta (identity, data dir format, what the node asks it to
+//! remember). No database key per revocation: memory and disk follow what is
+//! live, not everything ever revoked.
 //!
-//! The node computes what an op changes in memory (`rescind_core::State`), then
-//! hands the store a [`WriteBatch`] holding the op-log entries *and* only the
-//! entries that changed, written in one transaction (Garage's
-//! merge-then-write-if-changed). A write is durable only after [`Store::flush`].
+//! A write is durable only after [`Store::flush`]. How a start turns the
+//! checkpoint plus the tail into a state (and what it does when it cannot) is
+//! the node's recovery policy, not the store's: the store only reports.
+//!
+//! Two adapters share one test suite: [`SledStore`] for production and
+//! [`MemStore`] for tests and simulation.
 //!
 //! ## Layout
 //! - [`identity`]: [`Identity`], node name + incarnation, created once per data dir.
-//! - [`batch`]: [`WriteBatch`], what one commit writes.
-//! - [`keys`]: byte layout of keys, shared by both adapters.
+//! - [`checkpoints`]: [`Checkpoints`], generations of checkpoint files, crash-safe.
+//! - [`fs`]: [`Fs`], the file operations checkpoints use (real, in memory, fault-injecting).
+//! - [`keys`]: byte layout of op-log keys.
 //! - [`sled_store`]: the production adapter, [`SledStore`].
+//! - [`legacy`]: reading (and migrating) a data dir of format 1.
 //! - [`mem_store`]: the in-memory adapter, [`MemStore`].
 
-pub mod batch;
+pub mod checkpoints;
+pub mod fs;
 pub mod identity;
 pub mod keys;
+pub mod legacy;
 pub mod mem_store;
 pub mod sled_store;
 
 #[cfg(test)]
 mod suite;
 
-pub use batch::WriteBatch;
+pub use checkpoints::{CheckpointPage, Checkpoints, Saved, SnapshotPosition};
+pub use fs::{Fault, FaultyFs, Fs, MemFs, RealFs};
 pub use identity::Identity;
 pub use mem_store::MemStore;
 pub use sled_store::SledStore;
 
-use rescind_core::{Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
+use rescind_core::codec::FormatError;
+use rescind_core::{Op, OriginId};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +50,7 @@ pub enum StoreError {
     /// sled reported an I/O or internal error.
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
-    /// A stored value could not be decoded: the data dir is damaged or was
-    /// written by an incompatible version.
+    /// A stored value could not be decoded: the data dir is damaged.
     #[error("corrupt {what} in the data dir: {detail}")]
     Corrupt {
         /// Which kind of record.
@@ -48,8 +58,11 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
-    /// The deny-set checkpoint could not be written.
-    #[error("cannot save the checkpoint: {0}")]
+    /// A value, or the data dir as a whole, is of a newer format.
+    #[error("the data dir was written by a newer Rescind: {0}")]
+    Newer(FormatError),
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint: {0}")]
     Checkpoint(String),
     /// The data dir belongs to a node with another name.
     #[error(
@@ -63,39 +76,33 @@ pub enum StoreError {
     },
 }
 
-/// What loading a store into memory found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LoadStats {
-    /// Deny entries read.
-    pub deny_entries: u64,
-    /// Cutoffs read.
-    pub cutoffs: u64,
-    /// Origins in the version vector.
-    pub origins: u64,
-    /// The deny entries came from a checkpoint plus the ops logged after it,
-    /// not from walking the store.
-    pub from_checkpoint: bool,
-    /// Ops applied on top of the checkpoint.
-    pub replayed_ops: u64,
+impl StoreError {
+    pub(crate) fn format(what: &'static str, e: FormatError) -> Self {
+        match e {
+            FormatError::Newer { .. } => StoreError::Newer(e),
+            FormatError::Malformed { detail, .. } => StoreError::Corrupt { what, detail },
+        }
+    }
+}
+
+/// Names of meta records the node keeps in the store.
+pub mod meta_keys {
+    /// Per origin, the highest seq the op log no longer holds.
+    pub const LOG_FLOOR: &str = "log_floor";
+    /// Peers' acknowledged version vectors.
+    pub const PEER_VECTORS: &str = "peer_vectors";
+    /// Members retired by an operator.
+    pub const RETIRED: &str = "retired";
 }
 
 /// The narrow storage interface a node needs.
 ///
-/// Implementations must make [`Store::commit`] atomic (all of a batch or none
-/// of it after a crash) and [`Store::flush`] durable (everything committed
-/// before it survives a crash once it returns).
+/// Implementations must make [`Store::append`] atomic (all of a batch or none
+/// of it after a crash) and [`Store::flush`] durable (everything appended or
+/// put before it survives a crash once it returns).
 pub trait Store: Send + Sync + 'static {
     /// The identity recorded in this store.
     fn identity(&self) -> &Identity;
-
-    /// Rebuild `state` (deny entries, cutoffs, version vector) from the store.
-    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError>;
-
-    /// Write one batch atomically (not yet durable: see [`Store::flush`]).
-    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError>;
-
-    /// Make everything committed so far durable.
-    fn flush(&self) -> Result<(), StoreError>;
 
     /// Whether calls may block on I/O (sled: yes). A node runs a blocking
     /// store's writer on its own thread and its reads on the blocking pool; a
@@ -105,82 +112,92 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 
-    /// Save the in-memory deny set so a start can read it in one pass and
-    /// apply only the ops logged after it, instead of walking the store. The
-    /// writer calls it between batches (when memory equals what is durable)
-    /// and after its last commit. [`Store::load_into`] uses it only if
-    /// replaying the op log on top reproduces the store's version vector.
-    /// Default: nothing saved.
-    fn save_checkpoint(&self, _state: &State) -> Result<(), StoreError> {
-        Ok(())
-    }
+    /// Append ops to the log in one atomic write (not yet durable).
+    fn append(&self, ops: &[Op]) -> Result<(), StoreError>;
+
+    /// Make everything appended or put so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
 
     /// Up to `limit` ops of `origin` with seq greater than `after_seq`, in seq order.
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError>;
 
-    /// The committed version vector (what a snapshot read after it covers).
-    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError>;
+    /// The origins that have ops in the log.
+    fn log_origins(&self) -> Result<Vec<OriginId>, StoreError>;
 
-    /// Up to `limit` deny entries with ids greater than `after`, in id byte order.
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError>;
+    /// Drop every op with seq at or below `upto` of its origin, and raise the
+    /// recorded floor ([`meta_keys::LOG_FLOOR`]) to match, durably, before any
+    /// op goes. Returns how many ops went.
+    fn truncate_log(&self, upto: &[(OriginId, u64)]) -> Result<u64, StoreError>;
 
-    /// Up to `limit` cutoffs after `after`, in (kind, principal) order.
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError>;
+    /// Per origin, the highest seq truncated away (absent: nothing truncated).
+    fn log_floor(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
+        match self.meta_get(meta_keys::LOG_FLOOR)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => rescind_core::codec::meta::decode_value("log floor", &bytes)
+                .map_err(|e| StoreError::format("log floor", e)),
+        }
+    }
+
+    /// A meta record the node keeps (see [`meta_keys`]).
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Store a meta record (durable after [`Store::flush`]).
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// The checkpoint files.
+    fn checkpoints(&self) -> &Checkpoints;
+
+    /// Bytes the store's database takes on disk (checkpoints not included).
+    fn database_bytes(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn identity(&self) -> &Identity {
         (**self).identity()
     }
-    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError> {
-        (**self).load_into(state)
+    fn blocks(&self) -> bool {
+        (**self).blocks()
     }
-    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        (**self).commit(batch)
+    fn append(&self, ops: &[Op]) -> Result<(), StoreError> {
+        (**self).append(ops)
     }
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
     }
-    fn blocks(&self) -> bool {
-        (**self).blocks()
-    }
-    fn save_checkpoint(&self, state: &State) -> Result<(), StoreError> {
-        (**self).save_checkpoint(state)
-    }
     fn ops_after(&self, origin: &OriginId, after: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
         (**self).ops_after(origin, after, limit)
     }
-    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
-        (**self).clock()
+    fn log_origins(&self) -> Result<Vec<OriginId>, StoreError> {
+        (**self).log_origins()
     }
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
-        (**self).deny_page(after, limit)
+    fn truncate_log(&self, upto: &[(OriginId, u64)]) -> Result<u64, StoreError> {
+        (**self).truncate_log(upto)
     }
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
-        (**self).cutoff_page(after, limit)
+    fn log_floor(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
+        (**self).log_floor()
+    }
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).meta_get(key)
+    }
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        (**self).meta_put(key, value)
+    }
+    fn checkpoints(&self) -> &Checkpoints {
+        (**self).checkpoints()
+    }
+    fn database_bytes(&self) -> u64 {
+        (**self).database_bytes()
     }
 }
 
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // postcard only fails to encode into a Vec for types that cannot be
-    // represented (none of ours): an empty value would then fail to decode.
-    postcard::to_stdvec(value).unwrap_or_default()
-}
-
-pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
-    what: &'static str,
-    bytes: &'a [u8],
-) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
+/// The floor after raising `floor` to `upto` (per origin, by max).
+pub(crate) fn raised_floor(floor: Vec<(OriginId, u64)>, upto: &[(OriginId, u64)]) -> Vec<(OriginId, u64)> {
+    let mut map: std::collections::BTreeMap<OriginId, u64> = floor.into_iter().collect();
+    for (origin, seq) in upto {
+        let at = map.entry(origin.clone()).or_default();
+        *at = (*at).max(*seq);
+    }
+    map.into_iter().collect()
 }

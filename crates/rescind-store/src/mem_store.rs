@@ -1,31 +1,32 @@
-//! [`MemStore`]: an in-memory adapter for tests and the simulator.
+//! [`MemStore`]: an in-memory adapter for tests and the simulator. Clones
+//! share one "disk" (op log, meta, checkpoint files), so a test can drop a
+//! node and start another on the same data.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rescind_core::{Cutoff, DenyEntry, Op, OriginId, PrincipalKind, State};
+use rescind_core::codec::meta;
+use rescind_core::{Op, OriginId};
 
+use crate::checkpoints::Checkpoints;
+use crate::fs::{Fs, MemFs};
 use crate::identity::Identity;
-use crate::{LoadStats, Store, StoreError, WriteBatch};
+use crate::{Store, StoreError, meta_keys, raised_floor};
 
 #[derive(Debug, Default)]
 struct Disk {
     oplog: BTreeMap<(OriginId, u64), Op>,
-    deny: BTreeMap<String, DenyEntry>,
-    cutoffs: BTreeMap<(PrincipalKind, String), Cutoff>,
-    clock: BTreeMap<OriginId, u64>,
+    meta: BTreeMap<String, Vec<u8>>,
 }
 
-/// A store whose "disk" is shared by its clones: drop every node object and
-/// open a clone to simulate a restart that kept what was committed.
-///
-/// Everything committed counts as durable; `flush` does nothing.
+/// The in-memory [`Store`]; never blocks.
 #[derive(Clone, Debug)]
 pub struct MemStore {
     disk: Arc<Mutex<Disk>>,
     identity: Identity,
+    files: MemFs,
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl MemStore {
@@ -34,12 +35,37 @@ impl MemStore {
         Self::with_identity(Identity::fresh(node_name))
     }
 
-    /// An empty store with the given identity (deterministic simulations).
+    /// An empty store with the given identity.
     pub fn with_identity(identity: Identity) -> Self {
+        let files = MemFs::default();
+        Self::with_files(identity, files)
+    }
+
+    /// An empty store whose checkpoints go through `fs`.
+    pub fn with_fs(identity: Identity, fs: Arc<dyn Fs>) -> Self {
+        let checkpoints = Checkpoints::unopened(fs, std::path::Path::new("/checkpoints"));
         Self {
             disk: Arc::default(),
             identity,
+            files: MemFs::default(),
+            checkpoints: Arc::new(checkpoints),
         }
+    }
+
+    fn with_files(identity: Identity, files: MemFs) -> Self {
+        let fs: Arc<dyn Fs> = Arc::new(files.clone());
+        let checkpoints = Checkpoints::unopened(fs, std::path::Path::new("/checkpoints"));
+        Self {
+            disk: Arc::default(),
+            identity,
+            files,
+            checkpoints: Arc::new(checkpoints),
+        }
+    }
+
+    /// The checkpoint files (tests damage them).
+    pub fn files(&self) -> &MemFs {
+        &self.files
     }
 }
 
@@ -48,88 +74,20 @@ impl Store for MemStore {
         &self.identity
     }
 
-    fn load_into(&self, state: &mut State) -> Result<LoadStats, StoreError> {
-        let disk = self.disk.lock();
-        for (id, entry) in &disk.deny {
-            state.merge_deny(id, entry, 0);
-        }
-        for ((kind, principal), cutoff) in &disk.cutoffs {
-            state.merge_cutoff(*kind, principal, *cutoff);
-        }
-        for (origin, seq) in &disk.clock {
-            state.raise_clock(origin, *seq);
-        }
-        Ok(LoadStats {
-            deny_entries: disk.deny.len() as u64,
-            cutoffs: disk.cutoffs.len() as u64,
-            origins: disk.clock.len() as u64,
-            from_checkpoint: false,
-            replayed_ops: 0,
-        })
+    fn blocks(&self) -> bool {
+        false
     }
 
-    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    fn append(&self, ops: &[Op]) -> Result<(), StoreError> {
         let mut disk = self.disk.lock();
-        for op in &batch.ops {
+        for op in ops {
             disk.oplog.insert((op.origin.clone(), op.seq), op.clone());
-        }
-        for (id, entry) in &batch.deny_put {
-            disk.deny.insert(id.clone(), entry.clone());
-        }
-        for id in &batch.deny_delete {
-            disk.deny.remove(id);
-        }
-        for (kind, principal, cutoff) in &batch.cutoff_put {
-            disk.cutoffs.insert((*kind, principal.clone()), *cutoff);
-        }
-        for (origin, seq) in &batch.clock {
-            disk.clock.insert(origin.clone(), *seq);
         }
         Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    fn blocks(&self) -> bool {
-        false
-    }
-
-    fn clock(&self) -> Result<Vec<(OriginId, u64)>, StoreError> {
-        Ok(self
-            .disk
-            .lock()
-            .clock
-            .iter()
-            .map(|(o, s)| (o.clone(), *s))
-            .collect())
-    }
-
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, StoreError> {
-        let disk = self.disk.lock();
-        let lower = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
-        Ok(disk
-            .deny
-            .range((lower, Bound::Unbounded))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, StoreError> {
-        let disk = self.disk.lock();
-        let lower = after.map_or(Bound::Unbounded, |(k, p)| Bound::Excluded((k, p.to_owned())));
-        Ok(disk
-            .cutoffs
-            .range((lower, Bound::Unbounded))
-            .take(limit)
-            .map(|((k, p), c)| (*k, p.clone(), *c))
-            .collect())
     }
 
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
@@ -144,6 +102,37 @@ impl Store for MemStore {
             .map(|(_, op)| op.clone())
             .collect())
     }
+
+    fn log_origins(&self) -> Result<Vec<OriginId>, StoreError> {
+        let disk = self.disk.lock();
+        let mut out: Vec<OriginId> = disk.oplog.keys().map(|(o, _)| o.clone()).collect();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn truncate_log(&self, upto: &[(OriginId, u64)]) -> Result<u64, StoreError> {
+        let floor = raised_floor(self.log_floor()?, upto);
+        self.meta_put(meta_keys::LOG_FLOOR, &meta::encode(&floor))?;
+        let mut disk = self.disk.lock();
+        let before = disk.oplog.len();
+        let bounds: BTreeMap<&OriginId, u64> = upto.iter().map(|(o, s)| (o, *s)).collect();
+        disk.oplog
+            .retain(|(o, seq), _| bounds.get(o).is_none_or(|b| seq > b));
+        Ok((before - disk.oplog.len()) as u64)
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.disk.lock().meta.get(key).cloned())
+    }
+
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.disk.lock().meta.insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> &Checkpoints {
+        &self.checkpoints
+    }
 }
 
 #[cfg(test)]
@@ -153,10 +142,7 @@ mod tests {
 
     #[test]
     fn shared_suite() {
-        suite::round_trip(&MemStore::new("node-a"));
-        suite::op_log_ranges(&MemStore::new("node-a"));
-        suite::deletes_and_raises(&MemStore::new("node-a"));
-        suite::snapshot_pages(&MemStore::new("node-a"));
+        suite::all(|| Box::new(MemStore::new("node-a")));
     }
 
     #[test]

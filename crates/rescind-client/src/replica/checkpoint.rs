@@ -2,12 +2,13 @@
 //! version vector instead of downloading everything again.
 //!
 //! ```text
-//! "RSCREPL1"  version (u8)  header length (u32 LE)  header (postcard)  blake3 of all before (32 B)  deny checkpoint
+//! "RSCREPL1"  version (u8)  header length (u32 LE)  header (postcard)  blake3 of all before (32 B)  checkpoint
 //! ```
 //!
-//! The header holds the cluster id and the cutoffs; the deny checkpoint is
-//! `rescind_core`'s own format (records, version vector, digest share, its
-//! own checksum). Written to a temporary file, fsynced, renamed over the old
+//! The header holds the cluster id; the checkpoint is a node's own format
+//! (`rescind_core::codec::checkpoint`: deny records, cutoffs, version vector,
+//! its own checksum). Version 1 files (before cutoffs moved into the
+//! checkpoint) are refused as of another format: the replica starts afresh. Written to a temporary file, fsynced, renamed over the old
 //! one, and the directory fsynced: a crash leaves the old file or the new
 //! one, never a torn one. Any damage is an error; the replica then starts
 //! empty and takes a snapshot (a replica is never the only copy).
@@ -15,18 +16,18 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use rescind_core::{Cutoff, DenySet, PrincipalKind, State};
+use rescind_core::State;
+use rescind_core::codec::checkpoint;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"RSCREPL1";
-const VERSION: u8 = 1;
-/// Longest header accepted (cutoffs are few next to deny entries).
-const MAX_HEADER: u32 = 256 << 20;
+const VERSION: u8 = 2;
+/// Longest header accepted (a cluster id).
+const MAX_HEADER: u32 = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
     cluster_id: String,
-    cutoffs: Vec<(PrincipalKind, String, Cutoff)>,
 }
 
 /// Why a checkpoint could not be used.
@@ -58,11 +59,6 @@ pub fn save(path: &Path, state: &State, cluster_id: &str) -> Result<(), Checkpoi
     };
     let header = Header {
         cluster_id: cluster_id.to_owned(),
-        cutoffs: state
-            .cutoffs()
-            .iter()
-            .map(|(k, p, c)| (k, p.to_owned(), c))
-            .collect(),
     };
     let header = postcard::to_stdvec(&header).map_err(|e| io_err(io::Error::other(e)))?;
     let tmp = path.with_extension("tmp");
@@ -76,10 +72,7 @@ pub fn save(path: &Path, state: &State, cluster_id: &str) -> Result<(), Checkpoi
         prefix.extend_from_slice(&header);
         out.write_all(&prefix)?;
         out.write_all(blake3::hash(&prefix).as_bytes())?;
-        let clock = state.clock().iter().map(|(o, s)| (o.clone(), s)).collect();
-        state
-            .deny()
-            .write_checkpoint(clock, state.deny_digest(), &mut out)?;
+        checkpoint::write(state, 0, 0, 0, &mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -133,24 +126,13 @@ pub fn load(path: &Path, expiry_grace_ms: u64) -> Result<Option<(State, String)>
         return Err(damaged("header checksum does not match".into()));
     }
     let header: Header = postcard::from_bytes(&header).map_err(|e| damaged(format!("header: {e}")))?;
-    let (set, deny_header) = DenySet::read_checkpoint(&mut input).map_err(|e| damaged(e.to_string()))?;
-    let mut state = State::new(expiry_grace_ms);
-    state
-        .install_deny(set, deny_header.deny_digest)
-        .map_err(|_| damaged("deny set installed twice".into()))?;
-    for (kind, principal, cutoff) in &header.cutoffs {
-        rescind_core::scope::check_key("cutoff principal", principal).map_err(|e| damaged(e.to_string()))?;
-        state.merge_cutoff(*kind, principal, *cutoff);
-    }
-    for (origin, seq) in &deny_header.clock {
-        state.raise_clock(origin, *seq);
-    }
+    let (state, _) = checkpoint::read(&mut input, expiry_grace_ms).map_err(|e| damaged(e.to_string()))?;
     Ok(Some((state, header.cluster_id)))
 }
 
 #[cfg(test)]
 mod tests {
-    use rescind_core::{DenyEntry, OriginId};
+    use rescind_core::{Cutoff, DenyEntry, OriginId, PrincipalKind};
 
     use super::*;
 

@@ -8,11 +8,10 @@
 //! identical whatever order they merged in. Taking the longer expiry means a
 //! second revocation with a later expiry extends the first: security first.
 
-mod checkpoint;
 mod index;
 mod record;
 
-pub use checkpoint::{CheckpointError, CheckpointHeader};
+pub use record::{Fields as StoredFields, Key as StoredId};
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -459,6 +458,62 @@ impl DenySet {
         out
     }
 
+    /// Every record in its stored form, in no particular order (what a
+    /// checkpoint writes): the id as stored and the fields, whose `origin`
+    /// numbers [`DenySet::origins`].
+    pub fn records(&self) -> impl Iterator<Item = (StoredId<'_>, StoredFields)> {
+        let arena = &self.arena;
+        self.index
+            .units()
+            .map(move |unit| {
+                let (key, meta_at) = record::key_at(arena, unit as usize * record::ALIGN);
+                (key, record::read_fields(arena, meta_at))
+            })
+            .chain(self.overflow.iter().map(|(id, m)| {
+                let origin = self.origins.numbers.get(&*m.origin).copied().unwrap_or(u32::MAX);
+                (
+                    StoredId::of(id),
+                    StoredFields {
+                        expires_at_ms: m.expires_at_ms,
+                        revoked_at_ms: m.revoked_at_ms,
+                        origin,
+                    },
+                )
+            }))
+    }
+
+    /// Add one record read back from a checkpoint. Refused (nothing added)
+    /// when its origin number is not in the table or its id is already held:
+    /// a checkpoint never holds an id twice.
+    pub fn push_record(&mut self, id: StoredId<'_>, fields: StoredFields) -> Result<(), &'static str> {
+        if fields.origin as usize >= self.origins.arcs.len() {
+            return Err("origin number out of range");
+        }
+        if let StoredId::Raw(raw) = id
+            && std::str::from_utf8(raw).is_err()
+        {
+            return Err("id is not UTF-8");
+        }
+        let hash = self.hash(&id);
+        if self.find(&id, hash).is_some() {
+            return Err("id appears twice");
+        }
+        if self.arena.len() + id.record_len() > self.arena_limit {
+            let text = id.to_id().into_owned();
+            let meta = self.meta_of(fields);
+            if self.overflow.insert(text.into(), meta).is_some() {
+                return Err("id appears twice");
+            }
+            return Ok(());
+        }
+        let at = record::append(&mut self.arena, &id, fields);
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.index.insert(hash, (at / record::ALIGN) as u32, |unit| {
+            rehash(arena, hasher, unit)
+        });
+        Ok(())
+    }
+
     /// Reserve room for `additional` more ids (used when loading from disk).
     pub fn reserve(&mut self, additional: usize) {
         self.reserve_index(additional);
@@ -472,21 +527,6 @@ impl DenySet {
     fn reserve_index(&mut self, additional: usize) {
         let (arena, hasher) = (&self.arena, &self.hasher);
         self.index.reserve(additional, |unit| rehash(arena, hasher, unit));
-    }
-
-    /// Index the record at arena offset `at`, unless its id is already
-    /// indexed (then false).
-    fn index_new(&mut self, at: usize) -> bool {
-        let key = record::key_at(&self.arena, at).0;
-        let hash = self.hash(&key);
-        if self.find_slot(&key, hash).is_some() {
-            return false;
-        }
-        let (arena, hasher) = (&self.arena, &self.hasher);
-        self.index.insert(hash, (at / record::ALIGN) as u32, |unit| {
-            rehash(arena, hasher, unit)
-        });
-        true
     }
 
     /// The origins entries refer to.

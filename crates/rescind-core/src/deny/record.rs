@@ -141,46 +141,6 @@ pub fn key_at(arena: &[u8], at: usize) -> (Key<'_>, usize) {
     }
 }
 
-/// The record at `at` checked against the arena's bounds (for bytes read
-/// from a file): its key, whole length and origin number.
-pub fn checked(arena: &[u8], at: usize) -> Option<(Key<'_>, usize, u32)> {
-    let header = *arena.get(at)?;
-    let (id_start, id_len) = match header {
-        UUID => (at + 1, 16),
-        LONG => {
-            let len: [u8; 4] = arena.get(at + 1..at + 5)?.try_into().ok()?;
-            (at + 5, u32::from_le_bytes(len) as usize)
-        }
-        h if h < 0x80 => (at + 1, h as usize),
-        h => (
-            at + 2,
-            (((h - 0x80) as usize) << 8) | *arena.get(at + 1)? as usize,
-        ),
-    };
-    let meta_at = id_start.checked_add(id_len)?;
-    arena.get(meta_at..meta_at.checked_add(META_BYTES)?)?;
-    let key = match header {
-        UUID => Key::Uuid(arena.get(id_start..meta_at)?.try_into().ok()?),
-        _ => {
-            let raw = arena.get(id_start..meta_at)?;
-            std::str::from_utf8(raw).ok()?;
-            Key::Raw(raw)
-        }
-    };
-    // Only the canonical header for the id's length, so lengths agree.
-    let canonical_header = match key {
-        Key::Uuid(_) => 1,
-        Key::Raw(b) if b.len() < 0x80 => 1,
-        Key::Raw(b) if b.len() < 0x7E00 => 2,
-        Key::Raw(_) => 5,
-    };
-    let len = key.record_len();
-    if id_start - at != canonical_header || at.checked_add(len)? > arena.len() {
-        return None;
-    }
-    Some((key, len, read_fields(arena, meta_at).origin))
-}
-
 /// The entry fields starting at `meta_at`.
 pub fn read_fields(arena: &[u8], meta_at: usize) -> Fields {
     let u64_at = |i: usize| {

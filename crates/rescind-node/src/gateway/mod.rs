@@ -88,6 +88,9 @@ pub enum Refusal {
     Revoked(Rule),
     /// The node may be missing revocations and the route fails closed.
     Stale,
+    /// The node is rebuilding its state from a peer: it fails closed on
+    /// every route, whatever `on_stale` says.
+    Recovering,
 }
 
 /// A request refused.
@@ -103,7 +106,7 @@ impl Denied {
     /// The HTTP status: 401, or 503 when the node cannot vouch for its state.
     pub fn status(&self) -> u16 {
         match self.refusal {
-            Refusal::Stale => 503,
+            Refusal::Stale | Refusal::Recovering => 503,
             _ => 401,
         }
     }
@@ -113,9 +116,10 @@ impl Denied {
     pub fn www_authenticate(&self) -> String {
         match &self.refusal {
             Refusal::NoToken => "Bearer realm=\"rescind\"".into(),
-            Refusal::Stale => {
-                "Bearer realm=\"rescind\", error_description=\"revocation state is stale\"".into()
-            }
+            Refusal::Stale | Refusal::Recovering => format!(
+                "Bearer realm=\"rescind\", error_description=\"{}\"",
+                self.refusal.description()
+            ),
             other => format!(
                 "Bearer realm=\"rescind\", error=\"invalid_token\", error_description=\"{}\"",
                 other.description()
@@ -133,6 +137,7 @@ impl Refusal {
             Refusal::OpaqueRefused => "opaque tokens are not accepted".into(),
             Refusal::Revoked(_) => "token revoked".into(),
             Refusal::Stale => "revocation state is stale".into(),
+            Refusal::Recovering => "the node is recovering its revocation state".into(),
         }
     }
 }
@@ -242,6 +247,9 @@ impl Gateway {
                 ..CheckQuery::default()
             },
         };
+        if self.engine.is_recovering() {
+            return deny(Refusal::Recovering);
+        }
         let decision = self.engine.check(&query);
         if let Some(rule) = decision.rule {
             return deny(Refusal::Revoked(rule));

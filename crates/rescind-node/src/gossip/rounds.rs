@@ -75,13 +75,24 @@ pub async fn anti_entropy(
     let answer = wire::answer_from_pb(resp)?;
     let now = engine.mono_ms();
     let received = engine.with_cluster(|c| round::receive(c, addr, &answer, now))?;
+    engine.note_peer_vector(&answer.from.name, &answer.clock);
     let mut stats = RoundStats::default();
     if !received.ops.is_empty() {
         stats.pulled = engine.apply_remote(received.ops).await?;
     }
-    if received.snapshot_needed {
+    // A node rebuilding its state takes a whole snapshot from the first
+    // peer that answers, whatever that peer's log could serve; it serves
+    // again once it holds everything that peer held.
+    let recovering = engine.is_recovering();
+    if received.snapshot_needed || (recovering && !engine.recovery_snapshot_taken()) {
         pull_snapshot(engine, &mut client).await?;
         stats.snapshot = true;
+        if recovering {
+            engine.recovery_snapshot_adopted();
+        }
+    }
+    if recovering && engine.recovery_snapshot_taken() && !answer.more {
+        engine.finish_recovery_if_covers(&answer.clock);
     }
     let held = engine.memory_clock();
     engine.with_cluster(|c| round::adopt(c, sent_at, &answer, &held));

@@ -129,6 +129,8 @@ impl Peers for PeerService {
             let now = self.engine.mono_ms();
             // Ages before the clock: the clock we send can only cover more.
             let greeting = self.engine.with_cluster(|c| round::greet(c, &req, now));
+            // What the caller holds durably: bounds this node's compaction.
+            self.engine.note_peer_vector(&req.from.name, &req.clock);
             let mine = self.engine.durable_clock();
             let (limits, mine2, theirs) = (self.limits, mine.clone(), req.clock);
             let plan = self

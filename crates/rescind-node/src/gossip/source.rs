@@ -1,8 +1,8 @@
 //! The node's store as the gossip core's [`OpLog`] and [`SnapshotSource`].
 
-use rescind_core::{Cutoff, DenyEntry, Op, OriginId, PrincipalKind, VersionVector};
-use rescind_gossip::{OpLog, SnapshotSource, SourceError};
-use rescind_store::{Store, StoreError};
+use rescind_core::{Op, OriginId, VersionVector};
+use rescind_gossip::{OpLog, SnapshotSource, SourceEntries, SourceError};
+use rescind_store::{SnapshotPosition, Store, StoreError};
 
 /// A store read by the gossip core (on the store thread: see
 /// [`crate::engine::Engine::store_read`]).
@@ -16,31 +16,53 @@ impl OpLog for StoreSource<'_> {
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, SourceError> {
         self.0.ops_after(origin, after_seq, limit).map_err(source_error)
     }
+
+    /// The newest checkpoint's vector (empty without one: nothing was ever
+    /// compacted, and a snapshot would be empty).
+    fn snapshot_clock(&self) -> Result<Option<VersionVector>, SourceError> {
+        let clock = self.0.checkpoints().newest_clock().map_err(source_error)?;
+        let mut out = VersionVector::new();
+        for (origin, seq) in clock.unwrap_or_default() {
+            out.raise_to(&origin, seq);
+        }
+        Ok(Some(out))
+    }
 }
 
-/// Every page flushes before it reads, so every entry served is durable here:
-/// an entry shipped and then lost in a crash could never be re-derived.
+/// A snapshot is the newest checkpoint: durable by construction, and it
+/// covers exactly its version vector. The ops after it stay in the log (it
+/// is never compacted above a kept checkpoint), so a peer that adopts it
+/// catches up with ordinary anti-entropy. With no checkpoint yet nothing
+/// was ever compacted: the snapshot is empty and the log serves everything.
 impl SnapshotSource for StoreSource<'_> {
-    fn covered(&self) -> Result<VersionVector, SourceError> {
-        self.0.flush().map_err(source_error)?;
+    fn start(&self) -> Result<(VersionVector, Vec<u8>), SourceError> {
+        let Some((header, first)) = self.0.checkpoints().snapshot_start().map_err(source_error)? else {
+            return Ok((VersionVector::new(), Vec::new()));
+        };
         let mut clock = VersionVector::new();
-        for (origin, seq) in self.0.clock().map_err(source_error)? {
-            clock.raise_to(&origin, seq);
+        for (origin, seq) in &header.clock {
+            clock.raise_to(origin, *seq);
         }
-        Ok(clock)
+        Ok((clock, rescind_core::codec::frame(1, &first)))
     }
 
-    fn deny_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, DenyEntry)>, SourceError> {
-        self.0.flush().map_err(source_error)?;
-        self.0.deny_page(after, limit).map_err(source_error)
-    }
-
-    fn cutoff_page(
-        &self,
-        after: Option<(PrincipalKind, &str)>,
-        limit: usize,
-    ) -> Result<Vec<(PrincipalKind, String, Cutoff)>, SourceError> {
-        self.0.flush().map_err(source_error)?;
-        self.0.cutoff_page(after, limit).map_err(source_error)
+    fn entries(&self, at: &[u8], limit: usize) -> Result<Option<SourceEntries>, SourceError> {
+        if at.is_empty() {
+            // No checkpoint: an empty snapshot.
+            return Ok(Some(SourceEntries::default()));
+        }
+        let Ok(position) = rescind_core::codec::decode::<SnapshotPosition>("snapshot position", 1, at) else {
+            return Ok(None);
+        };
+        let page = self
+            .0
+            .checkpoints()
+            .snapshot_page(position, limit)
+            .map_err(source_error)?;
+        Ok(Some(SourceEntries {
+            deny: page.deny,
+            cutoffs: page.cutoffs,
+            next: page.next.map(|p| rescind_core::codec::frame(1, &p)),
+        }))
     }
 }

@@ -222,6 +222,7 @@ pub(super) async fn check(
     if let Some(token) = &valid.consistency {
         s.engine.wait_for(token, s.max_consistency_wait).await?;
     }
+    s.engine.serving()?;
     let d = s.engine.check(&valid.query);
     let r = convert::decision(d, s.engine.node_id(), s.engine.staleness_ms());
     Ok(Json(json!({

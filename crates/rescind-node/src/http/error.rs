@@ -72,10 +72,11 @@ impl From<FieldError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::NotCaughtUp { .. } | EngineError::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-                    .with_header(header::RETRY_AFTER, "1")
-            }
+            EngineError::NotCaughtUp { .. }
+            | EngineError::Unavailable(_)
+            | EngineError::Recovering
+            | EngineError::Unrecoverable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                .with_header(header::RETRY_AFTER, "1"),
             EngineError::Storage(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         }
     }

@@ -3,6 +3,9 @@
 //! Reads (`check`, `status`) take a shared lock on the in-memory [`State`] and
 //! never touch disk or network; many run in parallel. Writes go to one writer
 //! thread ([`crate::writer`]) that batches them into one durable flush.
+//! [`status`] assembles what `Status` reports.
+
+mod status;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,12 +14,14 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use rescind_core::check::CheckQuery;
 use rescind_core::{
-    ConsistencyToken, Cutoff, Decision, DenyEntry, Digest, Op, OriginId, PrincipalKind, State, VersionVector,
+    ConsistencyToken, Cutoff, Decision, DenyEntry, Op, OriginId, PrincipalKind, State, VersionVector,
 };
-use rescind_gossip::{Cluster, Floor, NodeInfo, PeerView};
+use rescind_gossip::{Cluster, Floor, NodeInfo};
 use rescind_store::{Identity, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+
+pub use status::StatusSnapshot;
 
 use crate::clock::SharedClock;
 use crate::writer::{self, Job};
@@ -76,6 +81,14 @@ pub enum EngineError {
     /// The store failed; the write is not acknowledged.
     #[error("storage failed, revocation not acknowledged: {0}")]
     Storage(String),
+    /// The data dir cannot be rebuilt alone and no peer is configured.
+    #[error(
+        "cannot start: {0}. This node cannot rebuild its state alone: start it with --peer <addr> of a live node to recover from that node's snapshot, or restore the data dir from a backup"
+    )]
+    Unrecoverable(String),
+    /// The node is recovering its state from a peer.
+    #[error("this node is recovering its state from a peer and cannot answer yet; ask another node")]
+    Recovering,
     /// A consistency token names ops this node has not applied in time.
     #[error(
         "this node has not caught up with the consistency token yet (waited {waited_ms} ms); retry, or ask another node"
@@ -92,37 +105,6 @@ impl From<StoreError> for EngineError {
     }
 }
 
-/// A point-in-time view of the node for `Status`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusSnapshot {
-    /// `name#incarnation`.
-    pub node_id: String,
-    /// The node's identity.
-    pub identity: Identity,
-    /// Region label.
-    pub region: String,
-    /// Revoked ids held.
-    pub deny_entries: u64,
-    /// Principals with a cutoff.
-    pub cutoffs: u64,
-    /// Digest of the observable state.
-    pub digest: Digest,
-    /// Contiguous seq per origin.
-    pub version_vector: Vec<(OriginId, u64)>,
-    /// See [`Engine::staleness_ms`].
-    pub staleness_ms: u64,
-    /// Entries dropped by expiry GC since start.
-    pub expired_pruned: u64,
-    /// Time since start.
-    pub uptime_ms: u64,
-    /// Every known peer with its lag.
-    pub peers: Vec<PeerView>,
-    /// Deny entries before and after the last expiry GC pass.
-    pub gc_last: (u64, u64),
-    /// Bytes the in-memory deny set holds.
-    pub deny_bytes: u64,
-}
-
 /// How to start an [`Engine`].
 pub struct EngineOptions {
     /// Region label.
@@ -137,9 +119,13 @@ pub struct EngineOptions {
     pub advertise_addr: String,
     /// The wall clock.
     pub clock: SharedClock,
-    /// How often the writer saves a checkpoint of the deny set between
-    /// batches (zero: only at a clean shutdown).
-    pub checkpoint_interval: Duration,
+    /// When the writer checkpoints and how long the op log keeps ops peers
+    /// have not acknowledged.
+    pub checkpoints: crate::checkpointer::CheckpointPolicy,
+    /// Whether a data dir that cannot be rebuilt alone may start in
+    /// recovery, to pull a snapshot from a peer (true when peers are
+    /// configured); otherwise the start fails naming the damaged file.
+    pub recover_from_peers: bool,
 }
 
 /// Counters of peer traffic, for the simulator's report and for operators.
@@ -172,6 +158,17 @@ pub(crate) struct Shared {
     pub(crate) node_id: String,
     pub(crate) region: String,
     pub(crate) clock: SharedClock,
+    /// Set while the state is incomplete (see [`crate::recovery`]): checks
+    /// answer `UNAVAILABLE` until a peer's snapshot is adopted.
+    pub(crate) recovering: std::sync::atomic::AtomicBool,
+    /// While recovering: a peer's snapshot was adopted.
+    pub(crate) recovery_snapshot: std::sync::atomic::AtomicBool,
+    /// Peers' durable version vectors as they last reported them, by name.
+    pub(crate) peer_vectors: Mutex<std::collections::BTreeMap<String, Vec<(OriginId, u64)>>>,
+    /// The last checkpoint.
+    pub(crate) checkpoint: Mutex<crate::checkpointer::CheckpointStatus>,
+    /// Time of the last expiry GC pass (unix ms).
+    pub(crate) gc_watermark: AtomicU64,
     /// Bumped after every applied batch: wakes consistency-token waiters.
     pub(crate) applied: watch::Sender<u64>,
     /// The version vector as of the last successful flush: what gossip may ship.
@@ -183,15 +180,15 @@ pub(crate) struct Shared {
     /// Deny entries before and after the last GC pass.
     pub(crate) gc_last: Mutex<(u64, u64)>,
     /// Membership and freshness; updated by gossip, read by Status.
-    cluster: Mutex<Cluster>,
+    pub(crate) cluster: Mutex<Cluster>,
     /// `Cluster::freshness_floor` (monotonic ms), kept here so `Check` reads an
     /// atomic instead of taking the cluster lock; see [`FLOOR_NO_PEERS`] and
     /// [`FLOOR_UNKNOWN`].
     freshness_floor: AtomicU64,
     /// Peer traffic counters.
     pub(crate) gossip: GossipCounters,
-    started: Instant,
-    store: Arc<dyn Store>,
+    pub(crate) started: Instant,
+    pub(crate) store: Arc<dyn Store>,
 }
 
 /// `freshness_floor` when no live peer exists.
@@ -235,31 +232,54 @@ impl WriterHandle {
 }
 
 impl Engine {
-    /// Load the state from `store` and start the writer thread.
+    /// Recover the state from `store` ([`crate::recovery`]) and start the
+    /// writer thread.
     pub fn start(store: Arc<dyn Store>, options: EngineOptions) -> Result<Started, EngineError> {
-        let mut state = State::new(options.expiry_grace.as_millis() as u64);
         let loading = std::time::Instant::now();
-        let stats = store.load_into(&mut state)?;
+        let (state, report, recovering) = match crate::recovery::recover(
+            &*store,
+            options.expiry_grace.as_millis() as u64,
+        )? {
+            crate::recovery::Recovery::Ready { state, report } => (state, report, false),
+            crate::recovery::Recovery::NeedsPeer { report, .. } if !options.recover_from_peers => {
+                return Err(EngineError::Unrecoverable(report.problem()));
+            }
+            crate::recovery::Recovery::NeedsPeer { state, report } => {
+                tracing::error!(
+                    problem = %report.problem(),
+                    "the state cannot be rebuilt from this data dir: starting in recovery; checks answer UNAVAILABLE until a peer's snapshot is adopted"
+                );
+                (state, report, true)
+            }
+        };
         let identity = store.identity().clone();
         let origin = identity.origin();
         tracing::info!(
             node = %origin,
-            deny_entries = stats.deny_entries,
-            cutoffs = stats.cutoffs,
+            deny_entries = state.deny().len(),
+            cutoffs = state.cutoffs().len(),
             seq = state.clock().get(&origin),
-            from_checkpoint = stats.from_checkpoint,
-            replayed_ops = stats.replayed_ops,
+            checkpoint = report.generation.unwrap_or(0),
+            replayed_ops = report.replayed_ops,
             deny_bytes = state.deny().heap_bytes(),
             ms = loading.elapsed().as_millis() as u64,
             "state loaded"
         );
+        let newest = report.generation.map(|_| {
+            state
+                .clock()
+                .iter()
+                .map(|(o, s)| (o.clone(), s))
+                .collect::<Vec<_>>()
+        });
         let me = NodeInfo {
             name: identity.node_name.clone(),
             incarnation: identity.incarnation,
             region: options.region.clone(),
             addr: options.advertise_addr,
         };
-        let cluster = Cluster::new(me, options.seeds);
+        let mut cluster = Cluster::new(me, options.seeds);
+        let peer_vectors = crate::node_meta::load(&*store, &mut cluster)?;
         let shared = Arc::new(Shared {
             durable: Mutex::new(state.clock().clone()),
             durable_moved: watch::Sender::new(0),
@@ -275,12 +295,26 @@ impl Engine {
             freshness_floor: AtomicU64::new(encode_floor(cluster.freshness_floor())),
             gossip: GossipCounters::default(),
             cluster: Mutex::new(cluster),
+            recovering: std::sync::atomic::AtomicBool::new(recovering),
+            recovery_snapshot: std::sync::atomic::AtomicBool::new(false),
+            peer_vectors: Mutex::new(peer_vectors),
+            checkpoint: Mutex::new(crate::checkpointer::CheckpointStatus {
+                generation: report.generation.unwrap_or(0),
+                ..Default::default()
+            }),
+            gc_watermark: AtomicU64::new(report.pruned_before_ms),
             started: Instant::now(),
             store: store.clone(),
         });
         let (tx, rx) = mpsc::channel(options.write_queue);
         let (local_tx, local_rx) = mpsc::channel(options.write_queue);
-        let writer = writer::spawn(shared.clone(), store, rx, local_tx, options.checkpoint_interval)
+        let checkpoints = crate::checkpointer::Checkpointer::new(
+            store.clone(),
+            options.checkpoints,
+            report.next_generation,
+            newest,
+        );
+        let writer = writer::spawn(shared.clone(), store, rx, local_tx, checkpoints)
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         Ok(Started {
             engine: Engine { shared, jobs: tx },
@@ -402,7 +436,53 @@ impl Engine {
         &self.shared.node_id
     }
 
-    /// Decide one query from memory.
+    /// True while the state is incomplete (see [`crate::recovery`]).
+    pub fn is_recovering(&self) -> bool {
+        self.shared.recovering.load(Ordering::Acquire)
+    }
+
+    /// `Err(Recovering)` while the state is incomplete: every check path
+    /// asks this before answering from memory.
+    pub fn serving(&self) -> Result<(), EngineError> {
+        if self.is_recovering() {
+            return Err(EngineError::Recovering);
+        }
+        Ok(())
+    }
+
+    /// While recovering: a peer's snapshot was adopted (and checkpointed).
+    pub fn recovery_snapshot_taken(&self) -> bool {
+        self.shared.recovery_snapshot.load(Ordering::Acquire)
+    }
+
+    /// Record that a recovery snapshot was adopted.
+    pub fn recovery_snapshot_adopted(&self) {
+        self.shared.recovery_snapshot.store(true, Ordering::Release);
+    }
+
+    /// End recovery once memory holds every op of `peer` (the durable
+    /// vector of the peer whose snapshot was adopted): the state is whole.
+    pub fn finish_recovery_if_covers(&self, peer: &VersionVector) {
+        if !self.memory_clock().covers(peer.iter()) {
+            return;
+        }
+        if self.shared.recovering.swap(false, Ordering::AcqRel) {
+            tracing::info!("state recovered from a peer's snapshot; serving checks");
+        }
+    }
+
+    /// Record the durable version vector peer `name` reported (bounds compaction).
+    pub fn note_peer_vector(&self, name: &str, vector: &VersionVector) {
+        self.shared
+            .note_peer_vector(name, vector.iter().map(|(o, s)| (o.clone(), s)).collect());
+    }
+
+    /// The last checkpoint.
+    pub fn checkpoint_status(&self) -> crate::checkpointer::CheckpointStatus {
+        *self.shared.checkpoint.lock()
+    }
+
+    /// Decide one query from memory (callers first ask [`Engine::serving`]).
     pub fn check(&self, q: &CheckQuery<'_>) -> Decision {
         self.shared.state.read().check(q)
     }
@@ -492,29 +572,6 @@ impl Engine {
                     });
                 }
             }
-        }
-    }
-
-    /// Identity, counts, digest and version vector.
-    pub fn status(&self) -> StatusSnapshot {
-        let now = self.mono_ms();
-        let peers = self.with_cluster(|c| c.view(now));
-        let gc_last = *self.shared.gc_last.lock();
-        let state = self.shared.state.read();
-        StatusSnapshot {
-            node_id: self.shared.node_id.clone(),
-            identity: self.shared.identity.clone(),
-            region: self.shared.region.clone(),
-            deny_entries: state.deny().len() as u64,
-            cutoffs: state.cutoffs().len() as u64,
-            digest: state.digest(),
-            version_vector: state.clock().iter().map(|(o, s)| (o.clone(), s)).collect(),
-            staleness_ms: self.staleness_ms(),
-            expired_pruned: state.pruned(),
-            uptime_ms: self.shared.started.elapsed().as_millis() as u64,
-            peers,
-            gc_last,
-            deny_bytes: state.deny().heap_bytes() as u64,
         }
     }
 

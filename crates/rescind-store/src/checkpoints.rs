@@ -1,0 +1,317 @@
+//! [`Checkpoints`]: the generations of checkpoint files in a data dir.
+//!
+//! Generation `g` lives in `checkpoint-<g, 20 digits>.rsc`. Saving writes
+//! `….rsc.tmp`, fsyncs it, renames it into place and fsyncs the directory,
+//! so a crash at any point leaves the previous generations intact and at most
+//! a stray temp file (deleted at the next open). The two newest generations
+//! are kept: when the newest is damaged, the one before it (plus a longer
+//! replay of the op log, which is never compacted below it) still serves.
+
+use std::collections::BTreeSet;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rescind_core::State;
+use rescind_core::codec::checkpoint::{self, CheckpointError, CheckpointHeader, SectionReader};
+use rescind_core::{Cutoff, DenyEntry, OriginId, PrincipalKind};
+
+use crate::StoreError;
+use crate::fs::Fs;
+
+/// A generation and its version vector.
+type NewestClock = (u64, Vec<(OriginId, u64)>);
+
+/// Generations kept on disk.
+pub const KEPT: usize = 2;
+const PREFIX: &str = "checkpoint-";
+const SUFFIX: &str = ".rsc";
+
+/// The checkpoint files of one data dir.
+#[derive(Debug)]
+pub struct Checkpoints {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    /// Generations whose whole-file checksum was verified (for snapshot serving).
+    verified: Mutex<BTreeSet<u64>>,
+    /// The newest generation's number and vector, once known.
+    newest: Mutex<Option<NewestClock>>,
+}
+
+/// What a saved checkpoint took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// Its generation.
+    pub generation: u64,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Where a snapshot read continues within one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotPosition {
+    /// The generation served.
+    pub generation: u64,
+    /// 0: deny records; 1: cutoff records.
+    pub section: u8,
+    /// Byte offset of the next record in the file.
+    pub offset: u64,
+    /// Records of this section left.
+    pub records_left: u64,
+    /// Bytes of this section left.
+    pub bytes_left: u64,
+    /// The previous deny record's revocation time (records are delta-coded).
+    pub prev_revoked_ms: u64,
+}
+
+/// One page read from a checkpoint.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckpointPage {
+    /// Deny entries.
+    pub deny: Vec<(String, DenyEntry)>,
+    /// Cutoffs.
+    pub cutoffs: Vec<(PrincipalKind, String, Cutoff)>,
+    /// Where the next page starts (None: this was the last).
+    pub next: Option<SnapshotPosition>,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::Checkpoint(format!("{}: {e}", path.display()))
+}
+
+impl Checkpoints {
+    /// The generations in `dir` (created if missing); stray temp files go.
+    pub fn open(fs: Arc<dyn Fs>, dir: &Path) -> Result<Self, StoreError> {
+        fs.create_dir_all(dir).map_err(io_err(dir))?;
+        for name in fs.list(dir).map_err(io_err(dir))? {
+            if name.starts_with(PREFIX) && name.ends_with(".tmp") {
+                let _ = fs.remove(&dir.join(name));
+            }
+        }
+        Ok(Self::unopened(fs, dir))
+    }
+
+    /// The generations in `dir`, without touching the files yet (for a
+    /// file system that cannot fail, like [`crate::MemFs`]).
+    pub fn unopened(fs: Arc<dyn Fs>, dir: &Path) -> Self {
+        Self {
+            fs,
+            dir: dir.to_owned(),
+            verified: Mutex::default(),
+            newest: Mutex::default(),
+        }
+    }
+
+    /// Where generation `generation` lives.
+    pub fn path(&self, generation: u64) -> PathBuf {
+        self.dir.join(format!("{PREFIX}{generation:020}{SUFFIX}"))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Generations on disk, newest first.
+    pub fn generations(&self) -> Result<Vec<u64>, StoreError> {
+        let mut out: Vec<u64> = self
+            .fs
+            .list(&self.dir)
+            .map_err(io_err(&self.dir))?
+            .iter()
+            .filter_map(|n| n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.parse().ok())
+            .collect();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(out)
+    }
+
+    /// Bytes of every generation on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.generations()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|g| self.fs.len(&self.path(*g)).ok())
+            .sum()
+    }
+
+    /// Write `state` as `generation`, crash-safe, then drop generations
+    /// older than the [`KEPT`] newest.
+    pub fn save(
+        &self,
+        state: &State,
+        generation: u64,
+        pruned_before_ms: u64,
+        now_ms: u64,
+    ) -> Result<Saved, StoreError> {
+        let path = self.path(generation);
+        let tmp = path.with_extension("rsc.tmp");
+        let write = || -> std::io::Result<u64> {
+            let mut out = BufWriter::with_capacity(1 << 20, self.fs.create(&tmp)?);
+            let bytes = checkpoint::write(state, generation, pruned_before_ms, now_ms, &mut out)?;
+            let mut file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync()?;
+            drop(file);
+            self.fs.rename(&tmp, &path)?;
+            self.fs.sync_dir(&self.dir)?;
+            Ok(bytes)
+        };
+        let bytes = write().map_err(|e| {
+            let _ = self.fs.remove(&tmp);
+            StoreError::Checkpoint(format!("{}: {e}", path.display()))
+        })?;
+        self.verified.lock().insert(generation);
+        let clock = state.clock().iter().map(|(o, s)| (o.clone(), s)).collect();
+        *self.newest.lock() = Some((generation, clock));
+        // Old generations go only after the new one is durable; failing to
+        // delete one wastes disk, nothing else.
+        for old in self.generations()?.into_iter().skip(KEPT) {
+            if let Err(e) = self.fs.remove(&self.path(old)) {
+                tracing::warn!(file = %self.path(old).display(), error = %e, "old checkpoint not deleted");
+            }
+            self.verified.lock().remove(&old);
+        }
+        Ok(Saved { generation, bytes })
+    }
+
+    /// The version vector of the newest generation (what a snapshot
+    /// covers); None without a checkpoint.
+    pub fn newest_clock(&self) -> Result<Option<Vec<(OriginId, u64)>>, StoreError> {
+        let Some(&generation) = self.generations()?.first() else {
+            return Ok(None);
+        };
+        if let Some((g, clock)) = &*self.newest.lock()
+            && *g == generation
+        {
+            return Ok(Some(clock.clone()));
+        }
+        let path = self.path(generation);
+        let file = self.fs.open(&path).map_err(io_err(&path))?;
+        let (header, _) = checkpoint::read_header(&mut BufReader::with_capacity(1 << 16, file), None)
+            .map_err(|e| StoreError::Checkpoint(format!("{}: {e}", path.display())))?;
+        *self.newest.lock() = Some((generation, header.clock.clone()));
+        Ok(Some(header.clock))
+    }
+
+    /// Read generation `generation` into a state.
+    pub fn load(
+        &self,
+        generation: u64,
+        expiry_grace_ms: u64,
+    ) -> Result<(State, CheckpointHeader), CheckpointError> {
+        let file = self.fs.open(&self.path(generation))?;
+        checkpoint::read(BufReader::with_capacity(1 << 20, file), expiry_grace_ms).map_err(|e| match e {
+            CheckpointError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                CheckpointError::Damaged("the file ends early (truncated)".into())
+            }
+            other => other,
+        })
+    }
+
+    /// Check generation `generation`'s whole-file checksum (once per
+    /// generation) and return its header and where its deny records start.
+    fn verified_header(&self, generation: u64) -> Result<(CheckpointHeader, u64), StoreError> {
+        let path = self.path(generation);
+        let damaged = |e: CheckpointError| StoreError::Checkpoint(format!("{}: {e}", path.display()));
+        let mut file = BufReader::with_capacity(1 << 16, self.fs.open(&path).map_err(io_err(&path))?);
+        let (header, len) = checkpoint::read_header(&mut file, None).map_err(damaged)?;
+        if !self.verified.lock().contains(&generation) {
+            let total = self.fs.len(&path).map_err(io_err(&path))?;
+            let mut file = BufReader::with_capacity(1 << 20, self.fs.open(&path).map_err(io_err(&path))?);
+            let mut hasher = blake3::Hasher::new();
+            let body = total
+                .checked_sub(32)
+                .ok_or_else(|| damaged(CheckpointError::Damaged("too short".into())))?;
+            std::io::copy(&mut (&mut file).take(body), &mut HashWriter(&mut hasher))
+                .map_err(io_err(&path))?;
+            let mut sum = [0u8; 32];
+            file.read_exact(&mut sum).map_err(io_err(&path))?;
+            if hasher.finalize() != blake3::Hash::from_bytes(sum) {
+                return Err(damaged(CheckpointError::Damaged("checksum mismatch".into())));
+            }
+            self.verified.lock().insert(generation);
+        }
+        let start = header.deny_start(len);
+        Ok((header, start))
+    }
+
+    /// The newest generation's header and the position of its first record,
+    /// for serving a snapshot; None when there is no checkpoint yet.
+    pub fn snapshot_start(&self) -> Result<Option<(CheckpointHeader, SnapshotPosition)>, StoreError> {
+        let Some(&generation) = self.generations()?.first() else {
+            return Ok(None);
+        };
+        let (header, start) = self.verified_header(generation)?;
+        let position = SnapshotPosition {
+            generation,
+            section: 0,
+            offset: start,
+            records_left: header.deny_records,
+            bytes_left: header.deny_bytes,
+            prev_revoked_ms: 0,
+        };
+        Ok(Some((header, position)))
+    }
+
+    /// Up to `limit` records from `at` (deny records, then cutoffs).
+    pub fn snapshot_page(&self, at: SnapshotPosition, limit: usize) -> Result<CheckpointPage, StoreError> {
+        let (header, start) = self.verified_header(at.generation).map_err(|e| {
+            StoreError::Checkpoint(format!(
+                "snapshot generation {} is gone or unreadable ({e}); start the snapshot again",
+                at.generation
+            ))
+        })?;
+        let path = self.path(at.generation);
+        let mut file = self.fs.open(&path).map_err(io_err(&path))?;
+        file.seek(SeekFrom::Start(at.offset)).map_err(io_err(&path))?;
+        let mut input = BufReader::with_capacity(1 << 16, file);
+        let mut page = CheckpointPage::default();
+        let mut pos = at;
+        let bad = |e: CheckpointError| StoreError::Checkpoint(format!("{}: {e}", path.display()));
+        while page.deny.len() + page.cutoffs.len() < limit.max(1) {
+            if pos.records_left == 0 {
+                if pos.section == 1 {
+                    return Ok(page);
+                }
+                pos = SnapshotPosition {
+                    generation: pos.generation,
+                    section: 1,
+                    offset: start + header.deny_bytes,
+                    records_left: header.cutoff_records,
+                    bytes_left: header.cutoff_bytes,
+                    prev_revoked_ms: 0,
+                };
+                continue;
+            }
+            let mut section = SectionReader::new(&mut input, pos.bytes_left, pos.prev_revoked_ms);
+            if pos.section == 0 {
+                let (id, fields) = section.deny_record().map_err(bad)?;
+                let entry = checkpoint::entry_of(fields, &header.origins)
+                    .ok_or_else(|| bad(CheckpointError::Damaged("origin number".into())))?;
+                page.deny.push((id, entry));
+            } else {
+                page.cutoffs.push(section.cutoff_record().map_err(bad)?);
+            }
+            pos.prev_revoked_ms = section.prev_revoked_ms();
+            let used = pos.bytes_left - section.left();
+            pos.offset += used;
+            pos.bytes_left -= used;
+            pos.records_left -= 1;
+        }
+        let done = pos.records_left == 0 && (pos.section == 1 || header.cutoff_records == 0);
+        page.next = (!done).then_some(pos);
+        Ok(page)
+    }
+}
+
+struct HashWriter<'a>(&'a mut blake3::Hasher);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
