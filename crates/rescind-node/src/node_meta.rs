@@ -48,26 +48,32 @@ impl Shared {
         self.gc_watermark.fetch_max(now_ms, Ordering::AcqRel);
     }
 
-    /// Record the durable vector peer `name` reported.
-    pub(crate) fn note_peer_vector(&self, name: &str, vector: Vec<(OriginId, u64)>) {
-        self.peer_vectors.lock().insert(name.to_owned(), vector);
+    /// Record the durable vector peer `name#incarnation` reported (a wiped
+    /// peer, a new incarnation, starts over).
+    pub(crate) fn note_peer_vector(&self, peer: &str, vector: Vec<(OriginId, u64)>) {
+        self.peer_vectors.lock().insert(peer.to_owned(), vector);
+    }
+
+    /// True while the state is incomplete.
+    pub(crate) fn recovering(&self) -> bool {
+        self.recovering.load(Ordering::Acquire)
     }
 
     /// What every live peer acknowledged, and whether there is no live peer.
     pub(crate) fn acknowledged(&self) -> (Acknowledged, bool) {
-        let (live, seeds_unresolved) = {
+        let (live, unknown) = {
             let cluster = self.cluster.lock();
             let live: Vec<String> = cluster
                 .records()
                 .into_iter()
                 .filter(|r| !r.removed && r.info.name != cluster.me().name)
-                .map(|r| r.info.name)
+                .map(|r| format!("{}#{:016x}", r.info.name, r.info.incarnation))
                 .collect();
-            // A seed not yet reached is a peer whose vector is unknown.
-            let unresolved = live.is_empty() && cluster.freshness_floor() != rescind_gossip::Floor::NoPeers;
-            (live, unresolved)
+            // A seed not yet reached, or a member never heard from, is a
+            // peer whose vector is unknown.
+            (live, cluster.freshness_floor() == rescind_gossip::Floor::Unknown)
         };
-        if seeds_unresolved {
+        if unknown {
             return (None, false);
         }
         let vectors = self.peer_vectors.lock();

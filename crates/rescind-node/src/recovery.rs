@@ -55,6 +55,14 @@ pub struct Report {
     pub next_generation: u64,
     /// The expiry watermark of the base (0: none).
     pub pruned_before_ms: u64,
+    /// The base checkpoint's own vector (before the replay): the bound of
+    /// the next compaction.
+    pub base_clock: Option<Vec<(OriginId, u64)>>,
+    /// Generations that could not be read (set aside by the engine so they
+    /// do not count as kept).
+    pub damaged: Vec<u64>,
+    /// Per origin, the log's floor: what the state must cover to be whole.
+    pub floor: Vec<(OriginId, u64)>,
 }
 
 impl Report {
@@ -78,6 +86,7 @@ pub fn recover(store: &dyn Store, expiry_grace_ms: u64) -> Result<Recovery, Stor
     let floor: BTreeMap<OriginId, u64> = store.log_floor()?.into_iter().collect();
     let mut report = Report {
         next_generation: generations.first().map_or(1, |g| g + 1),
+        floor: floor.iter().map(|(o, s)| (o.clone(), *s)).collect(),
         ..Report::default()
     };
     let mut base = None;
@@ -89,6 +98,7 @@ pub fn recover(store: &dyn Store, expiry_grace_ms: u64) -> Result<Recovery, Stor
                 if continued {
                     report.generation = Some(generation);
                     report.pruned_before_ms = header.pruned_before_ms;
+                    report.base_clock = Some(header.clock);
                     base = Some(state);
                     break;
                 }
@@ -102,6 +112,7 @@ pub fn recover(store: &dyn Store, expiry_grace_ms: u64) -> Result<Recovery, Stor
                 report
                     .unusable
                     .push(format!("{} is unusable: {e}", path.display()));
+                report.damaged.push(generation);
             }
         }
     }

@@ -121,11 +121,13 @@ pub(crate) fn spawn(
                         checkpoints: &mut checkpoints,
                     };
                     w.batch(first, &mut jobs);
-                    if broken.is_none() {
+                    if broken.is_none() && !shared.recovering() {
                         checkpoints.tick(&shared);
                     }
                 }
-                if broken.is_none() {
+                // A partial state (recovering) is never checkpointed: only
+                // the adoption of a snapshot writes one then.
+                if broken.is_none() && !shared.recovering() {
                     checkpoints.finish(&shared);
                 }
             })
@@ -142,11 +144,11 @@ pub(crate) fn spawn(
                     checkpoints: &mut checkpoints,
                 };
                 w.batch(first, &mut jobs);
-                if broken.is_none() {
+                if broken.is_none() && !shared.recovering() {
                     checkpoints.tick(&shared);
                 }
             }
-            if broken.is_none() {
+            if broken.is_none() && !shared.recovering() {
                 checkpoints.finish(&shared);
             }
         })))
@@ -162,8 +164,9 @@ struct Batch {
     local: Vec<Op>,
     /// Memory changed beyond the ops (snapshot entries, expiry).
     changed: bool,
-    /// A snapshot was completed: checkpoint before its vector is durable.
-    adopted: bool,
+    /// A snapshot covering this vector was completed: checkpoint before its
+    /// vector is durable.
+    adopted: Option<Vec<(OriginId, u64)>>,
 }
 
 /// The writer's view while it runs one batch.
@@ -213,8 +216,15 @@ impl Writer<'_> {
         if batch.changed || !batch.ops.is_empty() {
             self.checkpoints.changed(batch.ops.len());
         }
-        if result.is_ok() && batch.adopted {
-            result = self.checkpoints.now(shared);
+        if let (Ok(()), Some(adopted)) = (&result, &batch.adopted) {
+            // The adopted entries have no ops: they are durable only in this
+            // checkpoint. Raising the log's floor to the adopted vector makes
+            // every older checkpoint unusable, so no start can fall back to
+            // one and miss them.
+            result = self
+                .checkpoints
+                .now(shared)
+                .and_then(|()| self.store.truncate_log(adopted).map(drop));
         }
         let failure = result.err().map(|e| {
             tracing::error!(error = %e, "storage failed; refusing further writes until restart");
@@ -299,10 +309,10 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
             }
             batch.changed |= changed > 0;
             if let Some(clock) = clock {
-                for (origin, seq) in clock {
-                    state.raise_clock(&origin, seq);
+                for (origin, seq) in &clock {
+                    state.raise_clock(origin, *seq);
                 }
-                batch.adopted = true;
+                batch.adopted = Some(clock);
             }
             Pending::Count(reply, changed)
         }

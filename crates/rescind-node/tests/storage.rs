@@ -91,8 +91,14 @@ async fn an_hour_of_one_minute_revocations_leaves_disk_bounded_by_the_live_ones(
         checkpoint_bytes <= 60 * live,
         "{checkpoint_bytes} B of checkpoints for {live} live entries"
     );
-    // The log keeps only what follows the older kept checkpoint.
+    // The log keeps only what follows the older kept checkpoint, and its
+    // files shrink with it (an op takes ~80 B there: the hour's would be
+    // ~4.8 MB).
     assert!(tail <= 3 * PER_MINUTE, "the op log kept {tail} ops");
+    assert!(
+        database < 480_000,
+        "{database} B of op-log files and meta for a tail of {tail} ops"
+    );
     let floor = store.log_floor().unwrap();
     assert!(
         floor
@@ -100,4 +106,97 @@ async fn an_hour_of_one_minute_revocations_leaves_disk_bounded_by_the_live_ones(
             .any(|(o, s)| *o == me && *s >= (MINUTES - 3) * PER_MINUTE),
         "{floor:?}"
     );
+}
+
+/// A store whose checkpoints are gone and whose log was compacted: the
+/// engine starts in recovery, refuses checks and revokes, and serves once a
+/// snapshot covering the floor is adopted; the floor then rises to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovering_engine_refuses_reads_and_writes_until_a_whole_snapshot_is_adopted() {
+    use rescind_core::{DenyEntry, OriginId};
+    use rescind_store::{Fs, Identity, MemStore};
+
+    let store = MemStore::with_identity(Identity {
+        node_name: "rec".into(),
+        incarnation: 3,
+    });
+    let peer = OriginId::new("peer", 1);
+    let mut whole = rescind_core::State::new(0);
+    let entry = DenyEntry {
+        expires_at_ms: 0,
+        revoked_at_ms: 5,
+        origin: peer.clone(),
+    };
+    whole.merge_deny("gone-1", &entry, 0);
+    whole.raise_clock(&peer, 10);
+    store.checkpoints().save(&whole, 1, 0, 0).unwrap();
+    store.truncate_log(&[(peer.clone(), 10)]).unwrap();
+    store.files().remove(&store.checkpoints().path(1)).unwrap();
+
+    let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+    let options = |recover| EngineOptions {
+        region: "test".into(),
+        expiry_grace: Duration::from_secs(1),
+        write_queue: 64,
+        seeds: vec!["127.0.0.1:1".into()],
+        advertise_addr: "127.0.0.1:2".into(),
+        clock: clock.clone(),
+        checkpoints: CheckpointPolicy {
+            every: Duration::ZERO,
+            every_ops: 1,
+            op_log_retention: Duration::from_secs(3600),
+        },
+        recover_from_peers: recover,
+    };
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    let refused = Engine::start(shared.clone(), options(false))
+        .err()
+        .expect("no peer: refused");
+    assert!(refused.to_string().contains("--peer"), "{refused}");
+
+    let started = Engine::start(shared, options(true)).unwrap();
+    let engine = started.engine;
+    assert!(engine.is_recovering());
+    assert!(engine.serving().is_err());
+    let revoke = RevokeCommand {
+        target: RevokeTarget::Token {
+            token_id: "new".into(),
+            expires_at_ms: 0,
+        },
+        reason: String::new(),
+        actor: String::new(),
+    };
+    assert!(matches!(
+        engine.revoke(revoke.clone()).await,
+        Err(rescind_node::EngineError::Recovering)
+    ));
+    // A snapshot that does not reach the floor does not end recovery.
+    let mut short = rescind_core::VersionVector::new();
+    short.raise_to(&peer, 4);
+    engine
+        .merge_snapshot(Vec::new(), Vec::new(), Some(vec![(peer.clone(), 4)]))
+        .await
+        .unwrap();
+    engine.recovery_snapshot_adopted();
+    engine.finish_recovery_if_covers(&short);
+    assert!(engine.is_recovering(), "the floor (10) is not covered by 4");
+    // The whole one does; it was checkpointed and the floor follows it.
+    engine
+        .merge_snapshot(
+            vec![("gone-1".into(), entry)],
+            Vec::new(),
+            Some(vec![(peer.clone(), 10)]),
+        )
+        .await
+        .unwrap();
+    let mut full = rescind_core::VersionVector::new();
+    full.raise_to(&peer, 10);
+    engine.finish_recovery_if_covers(&full);
+    assert!(!engine.is_recovering());
+    assert!(engine.check(&rescind_core::CheckQuery::token("gone-1")).revoked());
+    assert!(
+        !store.checkpoints().generations().unwrap().is_empty(),
+        "adoption checkpointed"
+    );
+    engine.revoke(revoke).await.unwrap();
 }

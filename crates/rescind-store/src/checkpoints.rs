@@ -7,10 +7,11 @@
 //! are kept: when the newest is damaged, the one before it (plus a longer
 //! replay of the op log, which is never compacted below it) still serves.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rescind_core::State;
@@ -37,7 +38,14 @@ pub struct Checkpoints {
     verified: Mutex<BTreeSet<u64>>,
     /// The newest generation's number and vector, once known.
     newest: Mutex<Option<NewestClock>>,
+    /// Generations a snapshot read lately: not deleted while a pull may
+    /// still be walking them (see [`PIN_FOR`]).
+    pins: Mutex<BTreeMap<u64, Instant>>,
 }
+
+/// How long a generation stays after a snapshot last read it, even when
+/// more than [`KEPT`] newer ones exist.
+pub const PIN_FOR: Duration = Duration::from_secs(300);
 
 /// What a saved checkpoint took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +108,7 @@ impl Checkpoints {
             dir: dir.to_owned(),
             verified: Mutex::default(),
             newest: Mutex::default(),
+            pins: Mutex::default(),
         }
     }
 
@@ -121,6 +130,8 @@ impl Checkpoints {
             .map_err(io_err(&self.dir))?
             .iter()
             .filter_map(|n| n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.parse().ok())
+            // Numbers near the top could not be followed by another.
+            .filter(|g: &u64| *g < u64::MAX / 2)
             .collect();
         out.sort_unstable_by(|a, b| b.cmp(a));
         Ok(out)
@@ -165,7 +176,17 @@ impl Checkpoints {
         *self.newest.lock() = Some((generation, clock));
         // Old generations go only after the new one is durable; failing to
         // delete one wastes disk, nothing else.
-        for old in self.generations()?.into_iter().skip(KEPT) {
+        let pinned: BTreeSet<u64> = {
+            let mut pins = self.pins.lock();
+            pins.retain(|_, at| at.elapsed() < PIN_FOR);
+            pins.keys().copied().collect()
+        };
+        for old in self
+            .generations()?
+            .into_iter()
+            .skip(KEPT)
+            .filter(|g| !pinned.contains(g))
+        {
             if let Err(e) = self.fs.remove(&self.path(old)) {
                 tracing::warn!(file = %self.path(old).display(), error = %e, "old checkpoint not deleted");
             }
@@ -193,19 +214,40 @@ impl Checkpoints {
         Ok(Some(header.clock))
     }
 
+    /// Rename a damaged generation to `….rsc.damaged`: kept for a look,
+    /// no longer a generation.
+    pub fn set_aside(&self, generation: u64) -> Result<(), StoreError> {
+        let path = self.path(generation);
+        let aside = path.with_extension("rsc.damaged");
+        self.fs.rename(&path, &aside).map_err(io_err(&path))?;
+        self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        tracing::warn!(file = %aside.display(), "damaged checkpoint set aside");
+        Ok(())
+    }
+
     /// Read generation `generation` into a state.
     pub fn load(
         &self,
         generation: u64,
         expiry_grace_ms: u64,
     ) -> Result<(State, CheckpointHeader), CheckpointError> {
-        let file = self.fs.open(&self.path(generation))?;
-        checkpoint::read(BufReader::with_capacity(1 << 20, file), expiry_grace_ms).map_err(|e| match e {
+        let path = self.path(generation);
+        let len = self.fs.len(&path)?;
+        let file = self.fs.open(&path)?;
+        let read = checkpoint::read_bounded(BufReader::with_capacity(1 << 20, file), expiry_grace_ms, len);
+        let (state, header) = read.map_err(|e| match e {
             CheckpointError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                 CheckpointError::Damaged("the file ends early (truncated)".into())
             }
             other => other,
-        })
+        })?;
+        if header.generation != generation {
+            return Err(CheckpointError::Damaged(format!(
+                "the file says generation {}, its name {generation}",
+                header.generation
+            )));
+        }
+        Ok((state, header))
     }
 
     /// Check generation `generation`'s whole-file checksum (once per
@@ -242,6 +284,7 @@ impl Checkpoints {
             return Ok(None);
         };
         let (header, start) = self.verified_header(generation)?;
+        self.pins.lock().insert(generation, Instant::now());
         let position = SnapshotPosition {
             generation,
             section: 0,
@@ -254,13 +297,35 @@ impl Checkpoints {
     }
 
     /// Up to `limit` records from `at` (deny records, then cutoffs).
-    pub fn snapshot_page(&self, at: SnapshotPosition, limit: usize) -> Result<CheckpointPage, StoreError> {
+    /// `Ok(None)` when `at` is not a position of that generation.
+    pub fn snapshot_page(
+        &self,
+        at: SnapshotPosition,
+        limit: usize,
+    ) -> Result<Option<CheckpointPage>, StoreError> {
         let (header, start) = self.verified_header(at.generation).map_err(|e| {
             StoreError::Checkpoint(format!(
                 "snapshot generation {} is gone or unreadable ({e}); start the snapshot again",
                 at.generation
             ))
         })?;
+        let (section_start, section_bytes, section_records) = match at.section {
+            0 => (start, header.deny_bytes, header.deny_records),
+            1 => (
+                start.saturating_add(header.deny_bytes),
+                header.cutoff_bytes,
+                header.cutoff_records,
+            ),
+            _ => return Ok(None),
+        };
+        let consistent = at.offset >= section_start
+            && at.offset.checked_add(at.bytes_left) == section_start.checked_add(section_bytes)
+            && at.records_left <= section_records
+            && (at.records_left == 0) == (at.bytes_left == 0);
+        if !consistent {
+            return Ok(None);
+        }
+        self.pins.lock().insert(at.generation, Instant::now());
         let path = self.path(at.generation);
         let mut file = self.fs.open(&path).map_err(io_err(&path))?;
         file.seek(SeekFrom::Start(at.offset)).map_err(io_err(&path))?;
@@ -271,7 +336,7 @@ impl Checkpoints {
         while page.deny.len() + page.cutoffs.len() < limit.max(1) {
             if pos.records_left == 0 {
                 if pos.section == 1 {
-                    return Ok(page);
+                    return Ok(Some(page));
                 }
                 pos = SnapshotPosition {
                     generation: pos.generation,
@@ -300,7 +365,7 @@ impl Checkpoints {
         }
         let done = pos.records_left == 0 && (pos.section == 1 || header.cutoff_records == 0);
         page.next = (!done).then_some(pos);
-        Ok(page)
+        Ok(Some(page))
     }
 }
 

@@ -6,8 +6,9 @@
 //! walking these trees, writes it as checkpoint generation 1, records format
 //! 2 in meta, then drops the old trees and file. Each step is safe to crash
 //! in: until format 2 is recorded the dir is still format 1 and the next open
-//! migrates again; after, leftover trees are dropped at open. The op log
-//! keeps its format-0 values, which [`rescind_core::wire::decode_op`] reads.
+//! migrates again; after, leftover trees are dropped at open. The old op
+//! log (tree `oplog`, format-0 values, which [`rescind_core::wire::decode_op`]
+//! reads) is copied into the segment files first.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,7 +19,7 @@ use crate::keys::parse_cutoff_key;
 use crate::{Identity, StoreError};
 
 /// Trees of format 1 that format 2 no longer has.
-pub const TREES: [&str; 3] = ["deny", "cutoffs", "clock"];
+pub const TREES: [&str; 4] = ["deny", "cutoffs", "clock", "oplog"];
 /// The deny checkpoint file of format 1, next to the database directory.
 pub const CHECKPOINT_FILE: &str = "db.deny-checkpoint";
 
@@ -49,7 +50,11 @@ pub fn present(db: &sled::Db) -> Result<bool, StoreError> {
 
 /// A format-1 identity: bare postcard.
 pub fn identity(bytes: &[u8]) -> Result<Identity, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| corrupt("node identity", e))
+    match postcard::take_from_bytes(bytes) {
+        Ok((identity, [])) => Ok(identity),
+        Ok((_, rest)) => Err(corrupt("node identity", format!("{} trailing bytes", rest.len()))),
+        Err(e) => Err(corrupt("node identity", e)),
+    }
 }
 
 /// Read the whole format-1 state: every deny entry, cutoff and clock entry.
@@ -74,6 +79,14 @@ pub fn load(db: &sled::Db) -> Result<State, StoreError> {
         state.raise_clock(&origin, seq);
     }
     Ok(state)
+}
+
+/// Every op of the format-1 log, in key order.
+pub fn ops(db: &sled::Db) -> Result<impl Iterator<Item = Result<rescind_core::Op, StoreError>>, StoreError> {
+    Ok(db.open_tree("oplog")?.iter().map(|item| {
+        let (_, value) = item?;
+        rescind_core::wire::decode_op(&value).map_err(|e| StoreError::format("op", e))
+    }))
 }
 
 /// Drop the format-1 trees (after the migration is recorded).

@@ -3,10 +3,10 @@
 //! Durable state of a Rescind node behind a narrow [`Store`] trait (DESIGN.md
 //! §3, §9). The base of the state is a checkpoint file ([`Checkpoints`]: the
 //! deny set, cutoffs, version vector and expiry watermark, versioned and
-//! checksummed); the store's database keeps only the op-log tail since the
-//! checkpoints, and meta (identity, data dir format, what the node asks it to
-//! remember). No database key per revocation: memory and disk follow what is
-//! live, not everything ever revoked.
+//! checksummed); the op-log tail since the checkpoints is in segment files
+//! ([`OpLogFiles`]); sled keeps meta (identity, data dir format, what the
+//! node asks it to remember). No database key per revocation: memory and
+//! disk follow what is live, not everything ever revoked.
 //!
 //! A write is durable only after [`Store::flush`]. How a start turns the
 //! checkpoint plus the tail into a state (and what it does when it cannot) is
@@ -19,7 +19,8 @@
 //! - [`identity`]: [`Identity`], node name + incarnation, created once per data dir.
 //! - [`checkpoints`]: [`Checkpoints`], generations of checkpoint files, crash-safe.
 //! - [`fs`]: [`Fs`], the file operations checkpoints use (real, in memory, fault-injecting).
-//! - [`keys`]: byte layout of op-log keys.
+//! - [`oplog`]: [`OpLogFiles`], the op-log tail as segment files.
+//! - [`keys`]: byte layout of format-1 keys (read by the migration).
 //! - [`sled_store`]: the production adapter, [`SledStore`].
 //! - [`legacy`]: reading (and migrating) a data dir of format 1.
 //! - [`mem_store`]: the in-memory adapter, [`MemStore`].
@@ -30,6 +31,7 @@ pub mod identity;
 pub mod keys;
 pub mod legacy;
 pub mod mem_store;
+pub mod oplog;
 pub mod sled_store;
 
 #[cfg(test)]
@@ -39,6 +41,7 @@ pub use checkpoints::{CheckpointPage, Checkpoints, Saved, SnapshotPosition};
 pub use fs::{Fault, FaultyFs, Fs, MemFs, RealFs};
 pub use identity::Identity;
 pub use mem_store::MemStore;
+pub use oplog::OpLogFiles;
 pub use sled_store::SledStore;
 
 use rescind_core::codec::FormatError;
@@ -64,6 +67,9 @@ pub enum StoreError {
     /// A checkpoint could not be written or read.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// The op-log files could not be written or read.
+    #[error("op log: {0}")]
+    Log(String),
     /// The data dir belongs to a node with another name.
     #[error(
         "the data dir belongs to node `{stored}`, not `{requested}`: start with --node-name {stored}, or use a fresh data dir"

@@ -1,8 +1,8 @@
-//! [`SledStore`]: the production adapter. A sled database with two trees,
-//! `oplog` and `meta`, in `<data dir>/db`, and the checkpoint files in
-//! `<data dir>/checkpoints`.
+//! [`SledStore`]: the production adapter: meta in a sled database
+//! (`<data dir>/db`, one tree), the op-log tail in segment files
+//! (`<data dir>/oplog`, [`OpLogFiles`]) and the checkpoint files
+//! (`<data dir>/checkpoints`).
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,22 +12,22 @@ use rescind_core::{Op, OriginId};
 use crate::checkpoints::Checkpoints;
 use crate::fs::{Fs, RealFs};
 use crate::identity::Identity;
-use crate::keys::{op_key, origin_prefix};
+use crate::oplog::OpLogFiles;
 use crate::{Store, StoreError, legacy, meta_keys, raised_floor};
 
 const IDENTITY_KEY: &[u8] = b"identity";
 const FORMAT_KEY: &[u8] = b"format";
 /// Node meta records live under this prefix, apart from the store's own.
 const NODE_PREFIX: &str = "node/";
-/// Ops removed per sled batch while truncating.
-const TRUNCATE_CHUNK: usize = 8192;
+/// Format-1 ops copied into the segment files per append while migrating.
+const MIGRATE_CHUNK: usize = 10_000;
 
 /// The production [`Store`].
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
-    /// `op_key(origin, seq)` → op ([`rescind_core::wire::encode_op`]).
-    oplog: sled::Tree,
+    /// The op-log tail.
+    oplog: OpLogFiles,
     /// Identity, format, and the node's records.
     meta: sled::Tree,
     identity: Identity,
@@ -101,8 +101,14 @@ impl SledStore {
                 requested: requested.to_owned(),
             });
         }
+        let floor: Vec<(OriginId, u64)> = match meta.get(Self::node_key(meta_keys::LOG_FLOOR))? {
+            Some(bytes) => {
+                meta::decode_value("log floor", &bytes).map_err(|e| StoreError::format("log floor", e))?
+            }
+            None => Vec::new(),
+        };
         let store = Self {
-            oplog: db.open_tree("oplog")?,
+            oplog: OpLogFiles::open(&root.join("oplog"), &floor)?,
             meta,
             db,
             identity,
@@ -123,9 +129,12 @@ impl SledStore {
 
     /// Record this build's format and the identity, durably.
     fn record_format(&self) -> Result<(), StoreError> {
-        self.meta.insert(IDENTITY_KEY, meta::encode(&self.identity))?;
-        self.meta
-            .insert(FORMAT_KEY, &meta::encode_format(DATA_DIR_FORMAT))?;
+        // One atomic batch: a format-2 identity without the format would be
+        // read back as a format-1 one.
+        let mut batch = sled::Batch::default();
+        batch.insert(IDENTITY_KEY, meta::encode(&self.identity));
+        batch.insert(FORMAT_KEY, &meta::encode_format(DATA_DIR_FORMAT));
+        self.meta.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
     }
@@ -134,6 +143,18 @@ impl SledStore {
     fn migrate(&self) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let state = legacy::load(&self.db)?;
+        // The old log moves into the segment files (a crash here copies it
+        // again; the scan at open drops the duplicates).
+        let mut chunk = Vec::with_capacity(MIGRATE_CHUNK);
+        for op in legacy::ops(&self.db)? {
+            chunk.push(op?);
+            if chunk.len() == MIGRATE_CHUNK {
+                self.oplog.append(&chunk)?;
+                chunk.clear();
+            }
+        }
+        self.oplog.append(&chunk)?;
+        self.oplog.sync()?;
         let generation = self.checkpoints.generations()?.first().map_or(1, |g| g + 1);
         self.checkpoints.save(&state, generation, 0, 0)?;
         self.record_format()?;
@@ -154,10 +175,6 @@ impl SledStore {
     }
 }
 
-fn decode_op(bytes: &[u8]) -> Result<Op, StoreError> {
-    rescind_core::wire::decode_op(bytes).map_err(|e| StoreError::format("op", e))
-}
-
 impl Store for SledStore {
     fn identity(&self) -> &Identity {
         &self.identity
@@ -167,77 +184,30 @@ impl Store for SledStore {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for op in ops {
-            batch.insert(op_key(&op.origin, op.seq), rescind_core::wire::encode_op(op));
-        }
-        self.oplog.apply_batch(batch)?;
-        Ok(())
+        self.oplog.append(ops)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        self.oplog.sync()?;
         self.db.flush()?;
         Ok(())
     }
 
     fn ops_after(&self, origin: &OriginId, after_seq: u64, limit: usize) -> Result<Vec<Op>, StoreError> {
-        let Some(from) = after_seq.checked_add(1) else {
-            return Ok(Vec::new());
-        };
-        let end = op_key(origin, u64::MAX);
-        let mut out = Vec::new();
-        for item in self.oplog.range(op_key(origin, from)..=end).take(limit) {
-            let (_, value) = item?;
-            out.push(decode_op(&value)?);
-        }
-        Ok(out)
+        self.oplog.ops_after(origin, after_seq, limit)
     }
 
     fn log_origins(&self) -> Result<Vec<OriginId>, StoreError> {
-        let mut out = Vec::new();
-        let mut next = self.oplog.iter().next();
-        while let Some(item) = next {
-            let (_, value) = item?;
-            let op = decode_op(&value)?;
-            let last = op_key(&op.origin, u64::MAX);
-            out.push(op.origin);
-            next = self
-                .oplog
-                .range::<&[u8], _>((Bound::Excluded(last.as_slice()), Bound::Unbounded))
-                .next();
-        }
-        Ok(out)
+        Ok(self.oplog.origins())
     }
 
     fn truncate_log(&self, upto: &[(OriginId, u64)]) -> Result<u64, StoreError> {
-        // The floor first: should a crash come mid-way, recovery already
-        // knows the log below it may be gone.
+        // The floor first, durably: should a crash come mid-way, recovery
+        // already knows the log below it may be gone.
         let floor = raised_floor(self.log_floor()?, upto);
         self.meta_put(meta_keys::LOG_FLOOR, &meta::encode(&floor))?;
         self.db.flush()?;
-        let mut dropped = 0;
-        for (origin, seq) in upto {
-            let start = origin_prefix(origin);
-            let end = op_key(origin, *seq);
-            loop {
-                let keys: Vec<_> = self
-                    .oplog
-                    .range(start.clone()..=end.clone())
-                    .keys()
-                    .take(TRUNCATE_CHUNK)
-                    .collect::<Result<_, _>>()?;
-                if keys.is_empty() {
-                    break;
-                }
-                let mut batch = sled::Batch::default();
-                for k in &keys {
-                    batch.remove(k.clone());
-                }
-                self.oplog.apply_batch(batch)?;
-                dropped += keys.len() as u64;
-            }
-        }
-        Ok(dropped)
+        self.oplog.truncate(&floor)
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -254,7 +224,7 @@ impl Store for SledStore {
     }
 
     fn database_bytes(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db.size_on_disk().unwrap_or(0) + self.oplog.disk_bytes()
     }
 }
 

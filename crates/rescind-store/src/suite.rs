@@ -3,7 +3,7 @@
 use rescind_core::check::CheckQuery;
 use rescind_core::{Cutoff, Op, OriginId, Payload, PrincipalKind, State};
 
-use crate::Store;
+use crate::{SnapshotPosition, Store};
 
 pub fn token_op(origin: &OriginId, seq: u64, id: &str) -> Op {
     Op {
@@ -214,7 +214,7 @@ fn snapshot_pages_cover_the_checkpoint(store: &dyn Store) {
     let mut back = State::new(0);
     let mut pages = 0;
     loop {
-        let page = cps.snapshot_page(at, 7).unwrap();
+        let page = cps.snapshot_page(at, 7).unwrap().expect("a position it made");
         assert!(page.deny.len() + page.cutoffs.len() <= 7);
         for (id, e) in &page.deny {
             back.merge_deny(id, e, 0);
@@ -229,6 +229,25 @@ fn snapshot_pages_cover_the_checkpoint(store: &dyn Store) {
         }
     }
     assert_eq!(pages, 103usize.div_ceil(7));
+    // A position that is not one of this checkpoint's is refused, never read.
+    let (_, first) = cps.snapshot_start().unwrap().unwrap();
+    for bad in [
+        SnapshotPosition {
+            offset: first.offset + 1,
+            ..first
+        },
+        SnapshotPosition { section: 2, ..first },
+        SnapshotPosition {
+            records_left: first.records_left + 1,
+            ..first
+        },
+        SnapshotPosition {
+            bytes_left: 0,
+            ..first
+        },
+    ] {
+        assert!(cps.snapshot_page(bad, 7).unwrap().is_none(), "{bad:?}");
+    }
     assert_eq!(back.deny(), s.deny());
     assert_eq!(back.cutoffs(), s.cutoffs());
 }

@@ -8,6 +8,8 @@
 //! | snapshot cutoff | peer and Watch snapshot pages | [`ENTRY_V1`] | [`wire`] |
 //! | consistency token | clients, `x-rescind-consistency` | [`TOKEN_V1`] | [`crate::consistency`] |
 //! | meta value (identity, members, vectors) | sled `meta` tree | [`META_V1`] | [`meta`] |
+//! | snapshot position (inside a snapshot cursor) | peer and Watch snapshot cursors | [`POSITION_V1`] | rescind-node `gossip::source` |
+//! | op-log record | `oplog/segment-<n>.log` | length + checksum, then an op | rescind-store `oplog` |
 //! | checkpoint | `checkpoint-<generation>.rsc` files | magic then [`CHECKPOINT_V1`] | [`checkpoint`] |
 //!
 //! Rules:
@@ -38,6 +40,9 @@ pub const ENTRY_V1: u8 = 0x01;
 pub const TOKEN_V1: u8 = 0x01;
 /// Version byte of a meta value.
 pub const META_V1: u8 = 0x01;
+/// Version byte of a node's snapshot position (the source's part of a
+/// snapshot cursor, after the cursor's own version byte).
+pub const POSITION_V1: u8 = 0x01;
 /// Version byte of a checkpoint file (after its magic).
 pub const CHECKPOINT_V1: u8 = 0x01;
 /// Layout of a data dir this build writes: 1 was one sled key per revocation

@@ -5,6 +5,8 @@
 //! thread ([`crate::writer`]) that batches them into one durable flush.
 //! [`status`] assembles what `Status` reports.
 
+mod commands;
+mod recovering;
 mod status;
 
 use std::sync::Arc;
@@ -17,93 +19,15 @@ use rescind_core::{
     ConsistencyToken, Cutoff, Decision, DenyEntry, Op, OriginId, PrincipalKind, State, VersionVector,
 };
 use rescind_gossip::{Cluster, Floor, NodeInfo};
-use rescind_store::{Identity, Store, StoreError};
+use rescind_store::{Identity, Store};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+pub use commands::{EngineError, RevokeCommand, RevokeOutcome, RevokeTarget};
 pub use status::StatusSnapshot;
 
 use crate::clock::SharedClock;
 use crate::writer::{self, Job};
-
-/// What to revoke.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RevokeTarget {
-    /// One token id until it expires (`expires_at_ms`, 0 = never).
-    Token {
-        /// Its stored key (namespaced by issuer, [`rescind_core::scope`]).
-        token_id: String,
-        /// Natural expiry, unix ms; 0 = never.
-        expires_at_ms: u64,
-    },
-    /// A principal's cutoff; `issued_before_ms == 0` means "now" unless
-    /// `version_only`.
-    Cutoff {
-        /// Kind of principal.
-        kind: PrincipalKind,
-        /// Its stored key (namespaced by issuer, [`rescind_core::scope`]).
-        principal: String,
-        /// The bounds.
-        cutoff: Cutoff,
-        /// Raise `min_version` only: the time bound stays as it is.
-        version_only: bool,
-    },
-}
-
-/// A validated revoke request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RevokeCommand {
-    /// What to revoke.
-    pub target: RevokeTarget,
-    /// Operator's reason (kept in the op log).
-    pub reason: String,
-    /// Who asked (kept in the op log).
-    pub actor: String,
-}
-
-/// The acknowledgement of a durable revoke.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RevokeOutcome {
-    /// For read-your-revocations on any node.
-    pub token: ConsistencyToken,
-    /// The state already revoked this; nothing was written.
-    pub already_revoked: bool,
-    /// The op's seq (0 when already revoked).
-    pub seq: u64,
-}
-
-/// Errors of the engine.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EngineError {
-    /// The writer stopped (shutdown, or an earlier storage failure).
-    #[error("the node cannot accept writes: {0}")]
-    Unavailable(String),
-    /// The store failed; the write is not acknowledged.
-    #[error("storage failed, revocation not acknowledged: {0}")]
-    Storage(String),
-    /// The data dir cannot be rebuilt alone and no peer is configured.
-    #[error(
-        "cannot start: {0}. This node cannot rebuild its state alone: start it with --peer <addr> of a live node to recover from that node's snapshot, or restore the data dir from a backup"
-    )]
-    Unrecoverable(String),
-    /// The node is recovering its state from a peer.
-    #[error("this node is recovering its state from a peer and cannot answer yet; ask another node")]
-    Recovering,
-    /// A consistency token names ops this node has not applied in time.
-    #[error(
-        "this node has not caught up with the consistency token yet (waited {waited_ms} ms); retry, or ask another node"
-    )]
-    NotCaughtUp {
-        /// How long it waited.
-        waited_ms: u64,
-    },
-}
-
-impl From<StoreError> for EngineError {
-    fn from(e: StoreError) -> Self {
-        EngineError::Storage(e.to_string())
-    }
-}
 
 /// How to start an [`Engine`].
 pub struct EngineOptions {
@@ -163,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) recovering: std::sync::atomic::AtomicBool,
     /// While recovering: a peer's snapshot was adopted.
     pub(crate) recovery_snapshot: std::sync::atomic::AtomicBool,
+    /// While recovering: the log's floor, which the state must cover.
+    pub(crate) recovery_floor: Vec<(OriginId, u64)>,
     /// Peers' durable version vectors as they last reported them, by name.
     pub(crate) peer_vectors: Mutex<std::collections::BTreeMap<String, Vec<(OriginId, u64)>>>,
     /// The last checkpoint.
@@ -265,13 +191,14 @@ impl Engine {
             ms = loading.elapsed().as_millis() as u64,
             "state loaded"
         );
-        let newest = report.generation.map(|_| {
-            state
-                .clock()
-                .iter()
-                .map(|(o, s)| (o.clone(), s))
-                .collect::<Vec<_>>()
-        });
+        let newest = report.base_clock.clone();
+        // Damaged generations must not count as kept: the next save would
+        // otherwise delete the readable one.
+        for generation in &report.damaged {
+            if let Err(e) = store.checkpoints().set_aside(*generation) {
+                tracing::warn!(generation, error = %e, "cannot set the damaged checkpoint aside");
+            }
+        }
         let me = NodeInfo {
             name: identity.node_name.clone(),
             incarnation: identity.incarnation,
@@ -297,6 +224,7 @@ impl Engine {
             cluster: Mutex::new(cluster),
             recovering: std::sync::atomic::AtomicBool::new(recovering),
             recovery_snapshot: std::sync::atomic::AtomicBool::new(false),
+            recovery_floor: report.floor.clone(),
             peer_vectors: Mutex::new(peer_vectors),
             checkpoint: Mutex::new(crate::checkpointer::CheckpointStatus {
                 generation: report.generation.unwrap_or(0),
@@ -436,45 +364,11 @@ impl Engine {
         &self.shared.node_id
     }
 
-    /// True while the state is incomplete (see [`crate::recovery`]).
-    pub fn is_recovering(&self) -> bool {
-        self.shared.recovering.load(Ordering::Acquire)
-    }
-
-    /// `Err(Recovering)` while the state is incomplete: every check path
-    /// asks this before answering from memory.
-    pub fn serving(&self) -> Result<(), EngineError> {
-        if self.is_recovering() {
-            return Err(EngineError::Recovering);
-        }
-        Ok(())
-    }
-
-    /// While recovering: a peer's snapshot was adopted (and checkpointed).
-    pub fn recovery_snapshot_taken(&self) -> bool {
-        self.shared.recovery_snapshot.load(Ordering::Acquire)
-    }
-
-    /// Record that a recovery snapshot was adopted.
-    pub fn recovery_snapshot_adopted(&self) {
-        self.shared.recovery_snapshot.store(true, Ordering::Release);
-    }
-
-    /// End recovery once memory holds every op of `peer` (the durable
-    /// vector of the peer whose snapshot was adopted): the state is whole.
-    pub fn finish_recovery_if_covers(&self, peer: &VersionVector) {
-        if !self.memory_clock().covers(peer.iter()) {
-            return;
-        }
-        if self.shared.recovering.swap(false, Ordering::AcqRel) {
-            tracing::info!("state recovered from a peer's snapshot; serving checks");
-        }
-    }
-
-    /// Record the durable version vector peer `name` reported (bounds compaction).
-    pub fn note_peer_vector(&self, name: &str, vector: &VersionVector) {
+    /// Record the durable version vector a peer reported (bounds compaction).
+    pub fn note_peer_vector(&self, peer: &NodeInfo, vector: &VersionVector) {
+        let key = format!("{}#{:016x}", peer.name, peer.incarnation);
         self.shared
-            .note_peer_vector(name, vector.iter().map(|(o, s)| (o.clone(), s)).collect());
+            .note_peer_vector(&key, vector.iter().map(|(o, s)| (o.clone(), s)).collect());
     }
 
     /// The last checkpoint.
@@ -530,8 +424,10 @@ impl Engine {
         self.jobs.max_capacity() - self.jobs.capacity()
     }
 
-    /// Revoke, and return once the revocation is durable.
+    /// Revoke, and return once the revocation is durable. Refused while
+    /// recovering: the node's own op numbers may still be unknown to it.
     pub async fn revoke(&self, cmd: RevokeCommand) -> Result<RevokeOutcome, EngineError> {
+        self.serving()?;
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Revoke { cmd, reply }, rx).await?
     }
@@ -539,6 +435,7 @@ impl Engine {
     /// Revoke every command of a batch in one durable write; answers in
     /// order, once all of them are durable (or none is acknowledged).
     pub async fn revoke_many(&self, cmds: Vec<RevokeCommand>) -> Result<Vec<RevokeOutcome>, EngineError> {
+        self.serving()?;
         let (reply, rx) = oneshot::channel();
         self.submit(Job::RevokeBatch { cmds, reply }, rx).await?
     }

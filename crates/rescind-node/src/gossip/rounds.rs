@@ -75,7 +75,7 @@ pub async fn anti_entropy(
     let answer = wire::answer_from_pb(resp)?;
     let now = engine.mono_ms();
     let received = engine.with_cluster(|c| round::receive(c, addr, &answer, now))?;
-    engine.note_peer_vector(&answer.from.name, &answer.clock);
+    engine.note_peer_vector(&answer.from, &answer.clock);
     let mut stats = RoundStats::default();
     if !received.ops.is_empty() {
         stats.pulled = engine.apply_remote(received.ops).await?;

@@ -116,6 +116,17 @@ impl PeerService {
     }
 }
 
+/// A node rebuilding its state serves no exchange or snapshot: a peer
+/// (itself perhaps recovering) must not take its partial state for whole.
+fn refuse_while_recovering(engine: &Engine) -> Result<(), Status> {
+    if engine.is_recovering() {
+        return Err(Status::unavailable(
+            "this node is recovering its state from a peer; ask another node",
+        ));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Peers for PeerService {
     async fn exchange(
@@ -123,6 +134,7 @@ impl Peers for PeerService {
         request: Request<pb::ExchangeRequest>,
     ) -> Result<Response<pb::ExchangeResponse>, Status> {
         self.authenticate(&request)?;
+        refuse_while_recovering(&self.engine)?;
         let req = wire::exchange_from_pb(request.into_inner()).map_err(invalid)?;
         let span = tracing::debug_span!("peer.exchange", peer = %req.from.name);
         async move {
@@ -130,7 +142,7 @@ impl Peers for PeerService {
             // Ages before the clock: the clock we send can only cover more.
             let greeting = self.engine.with_cluster(|c| round::greet(c, &req, now));
             // What the caller holds durably: bounds this node's compaction.
-            self.engine.note_peer_vector(&req.from.name, &req.clock);
+            self.engine.note_peer_vector(&req.from, &req.clock);
             let mine = self.engine.durable_clock();
             let (limits, mine2, theirs) = (self.limits, mine.clone(), req.clock);
             let plan = self
@@ -178,6 +190,7 @@ impl Peers for PeerService {
         request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotPage>, Status> {
         self.authenticate(&request)?;
+        refuse_while_recovering(&self.engine)?;
         let r = request.into_inner();
         let from = wire::node_from_pb("from", r.from).map_err(invalid)?;
         let span = tracing::debug_span!("peer.snapshot", peer = %from.name);

@@ -1,5 +1,6 @@
 //! The node's store as the gossip core's [`OpLog`] and [`SnapshotSource`].
 
+use rescind_core::codec::POSITION_V1;
 use rescind_core::{Op, OriginId, VersionVector};
 use rescind_gossip::{OpLog, SnapshotSource, SourceEntries, SourceError};
 use rescind_store::{SnapshotPosition, Store, StoreError};
@@ -43,7 +44,7 @@ impl SnapshotSource for StoreSource<'_> {
         for (origin, seq) in &header.clock {
             clock.raise_to(origin, *seq);
         }
-        Ok((clock, rescind_core::codec::frame(1, &first)))
+        Ok((clock, rescind_core::codec::frame(POSITION_V1, &first)))
     }
 
     fn entries(&self, at: &[u8], limit: usize) -> Result<Option<SourceEntries>, SourceError> {
@@ -51,18 +52,23 @@ impl SnapshotSource for StoreSource<'_> {
             // No checkpoint: an empty snapshot.
             return Ok(Some(SourceEntries::default()));
         }
-        let Ok(position) = rescind_core::codec::decode::<SnapshotPosition>("snapshot position", 1, at) else {
+        let Ok(position) =
+            rescind_core::codec::decode::<SnapshotPosition>("snapshot position", POSITION_V1, at)
+        else {
             return Ok(None);
         };
-        let page = self
+        let Some(page) = self
             .0
             .checkpoints()
             .snapshot_page(position, limit)
-            .map_err(source_error)?;
+            .map_err(source_error)?
+        else {
+            return Ok(None);
+        };
         Ok(Some(SourceEntries {
             deny: page.deny,
             cutoffs: page.cutoffs,
-            next: page.next.map(|p| rescind_core::codec::frame(1, &p)),
+            next: page.next.map(|p| rescind_core::codec::frame(POSITION_V1, &p)),
         }))
     }
 }
