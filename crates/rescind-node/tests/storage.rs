@@ -200,3 +200,64 @@ async fn a_recovering_engine_refuses_reads_and_writes_until_a_whole_snapshot_is_
     );
     engine.revoke(revoke).await.unwrap();
 }
+
+/// Retired members and peers' vectors are saved with a checkpoint and read
+/// back at start: a restart does not count a retired member live again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_members_survive_a_restart() {
+    use rescind_gossip::{MemberRecord, NodeInfo};
+    use rescind_store::{Identity, MemStore};
+
+    let store = MemStore::with_identity(Identity {
+        node_name: "keeper".into(),
+        incarnation: 9,
+    });
+    let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+    let options = || EngineOptions {
+        region: "test".into(),
+        expiry_grace: Duration::from_secs(1),
+        write_queue: 64,
+        seeds: Vec::new(),
+        advertise_addr: "127.0.0.1:2".into(),
+        clock: clock.clone(),
+        checkpoints: CheckpointPolicy {
+            every: Duration::ZERO,
+            every_ops: 1,
+            op_log_retention: Duration::from_secs(3600),
+        },
+        recover_from_peers: false,
+    };
+    let gone = NodeInfo {
+        name: "old-node".into(),
+        incarnation: 4,
+        region: "eu".into(),
+        addr: "127.0.0.1:9".into(),
+    };
+    let started = Engine::start(Arc::new(store.clone()), options()).unwrap();
+    started.engine.with_cluster(|c| {
+        c.learn(&[MemberRecord {
+            info: gone.clone(),
+            removed: false,
+        }]);
+        assert!(c.remove("old-node"));
+    });
+    let revoke = RevokeCommand {
+        target: RevokeTarget::Token {
+            token_id: "t".into(),
+            expires_at_ms: 0,
+        },
+        reason: String::new(),
+        actor: String::new(),
+    };
+    started.engine.revoke(revoke).await.unwrap();
+    drop(started.engine);
+    started.writer.join().await;
+
+    let again = Engine::start(Arc::new(store), options()).unwrap();
+    let view = again.engine.with_cluster(|c| c.view(0));
+    let member = view
+        .iter()
+        .find(|p| p.info.name == "old-node")
+        .expect("remembered");
+    assert!(member.removed, "still retired after the restart");
+}

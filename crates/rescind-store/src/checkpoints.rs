@@ -380,3 +380,29 @@ impl Write for HashWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::SnapshotPosition;
+
+    /// A snapshot position travels inside cursors: pinned.
+    #[test]
+    fn a_snapshot_position_encodes_as_pinned() {
+        let p = SnapshotPosition {
+            generation: 7,
+            section: 1,
+            offset: 300,
+            records_left: 2,
+            bytes_left: 40,
+            prev_revoked_ms: 1_790_000_000_000,
+        };
+        let bytes = rescind_core::codec::frame(rescind_core::codec::POSITION_V1, &p);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, GOLDEN_POSITION, "the snapshot position encoding changed");
+        let back: SnapshotPosition =
+            rescind_core::codec::decode("position", rescind_core::codec::POSITION_V1, &bytes).unwrap();
+        assert_eq!(back, p);
+    }
+
+    const GOLDEN_POSITION: &str = "010701ac02022880d8c1a28c34";
+}
