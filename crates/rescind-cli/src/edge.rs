@@ -209,6 +209,13 @@ impl Revocations for EdgeService {
     async fn watch(&self, _: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         Err(edges_do_not("Watch subscriptions"))
     }
+
+    async fn list_revocations(
+        &self,
+        _: Request<pb::ListRevocationsRequest>,
+    ) -> Result<Response<pb::ListRevocationsResponse>, Status> {
+        Err(edges_do_not("audit listings"))
+    }
 }
 
 /// The edge's services, one clone per serving thread.

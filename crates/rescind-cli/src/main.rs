@@ -13,6 +13,7 @@
 //! - [`edge`]: `rescind edge`, the sidecar serving checks from a local replica.
 //! - [`timearg`]: TIME and DUR arguments.
 
+mod audit;
 mod bulk;
 mod check;
 mod edge;
@@ -58,6 +59,8 @@ enum Command {
     Status(status::StatusArgs),
     /// List the node's peers with region, last contact and lag; or retire one.
     Peers(peers::PeersArgs),
+    /// List who revoked what, and when, from a node's audit trail (admin token).
+    Audit(audit::AuditArgs),
     /// Run an edge sidecar: a local replica serving Check / CheckBatch / Status
     /// (default 127.0.0.1:7401), following --upstream nodes.
     Edge(edge::EdgeArgs),
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status::status(args).await,
             Command::Peers(args) => peers::peers(args).await,
             Command::Edge(args) => edge::edge(args).await,
+            Command::Audit(args) => audit::audit(args).await,
         }
     });
     match result {

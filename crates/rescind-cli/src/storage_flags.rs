@@ -1,5 +1,5 @@
-//! `rescind serve` flags of storage: checkpoints, compaction, expiry and
-//! sled's cache; each overrides the TOML config and has an env twin.
+//! `rescind serve` flags of storage: checkpoints, compaction, expiry, the
+//! audit trail and sled's cache; each overrides the TOML config and has an env twin.
 
 use std::time::Duration;
 
@@ -30,6 +30,13 @@ pub struct StorageArgs {
     /// the next checkpoint) (DUR). [default: 60s]
     #[arg(long, env = "RESCIND_GC_INTERVAL", value_parser = parse_duration)]
     gc_interval: Option<Duration>,
+    /// How long the audit trail keeps each revocation's record (DUR). [default: 90days]
+    #[arg(long, env = "RESCIND_AUDIT_RETENTION", value_parser = parse_duration)]
+    audit_retention: Option<Duration>,
+    /// File holding a key (at least 32 bytes): the audit trail keeps token
+    /// ids as a keyed hash instead of as written.
+    #[arg(long, env = "RESCIND_AUDIT_TOKEN_KEY_FILE")]
+    audit_token_key_file: Option<std::path::PathBuf>,
     /// sled's page cache, MiB. [default: 64]
     #[arg(long, env = "RESCIND_STORE_CACHE_MB")]
     store_cache_mb: Option<u64>,
@@ -52,6 +59,12 @@ impl StorageArgs {
         }
         if let Some(v) = self.gc_interval {
             config.gc_interval = v;
+        }
+        if let Some(v) = self.audit_retention {
+            config.audit_retention = v;
+        }
+        if let Some(v) = &self.audit_token_key_file {
+            config.audit_token_key_file = Some(v.clone());
         }
         if let Some(v) = self.store_cache_mb {
             config.store_cache_mb = v;

@@ -248,6 +248,9 @@ fn write(
                     let (acked, no_peers) = shared.acknowledged();
                     let retain_after = now.saturating_sub(retention.as_millis() as u64);
                     let upto = crate::compaction::plan(store, older, &acked, no_peers, retain_after)?;
+                    // The audit trail outlives the log: its records go
+                    // first, durably, then the ops.
+                    crate::audit::copy_before_truncation(store, &shared.audit, &upto, now)?;
                     if upto.is_empty() {
                         0
                     } else {

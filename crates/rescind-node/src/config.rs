@@ -71,6 +71,13 @@ pub struct Config {
     /// catches up by snapshot. Acknowledged ops go at the next checkpoint.
     #[serde(with = "humantime_serde")]
     pub op_log_retention: Duration,
+    /// How long the audit trail (`ListRevocations`, `rescind audit`) keeps a
+    /// revocation's record: time, origin, actor, reason, issuer, target.
+    #[serde(with = "humantime_serde")]
+    pub audit_retention: Duration,
+    /// A file holding a key (at least 32 bytes): the audit trail then keeps
+    /// token ids as a keyed hash (`h:` + 32 hex digits) instead of as written.
+    pub audit_token_key_file: Option<PathBuf>,
     /// Seed peers (`[[peers]] addr = "host:port"`); more are learned from them.
     pub peers: Vec<PeerSeed>,
     /// Shared secret every peer call must carry (16..=256 visible ASCII).
@@ -174,6 +181,8 @@ impl Default for Config {
             checkpoint_interval: Duration::from_secs(300),
             checkpoint_ops: 1_000_000,
             op_log_retention: Duration::from_secs(24 * 3600),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
+            audit_token_key_file: None,
             peers: Vec::new(),
             cluster_key: None,
             advertise_addr: None,

@@ -18,6 +18,8 @@
 //! - [`checkpointer`]: checkpoints between batches, off the writer's thread.
 //! - [`compaction`]: which ops the log may drop after a checkpoint.
 //! - [`recovery`]: the start-up policy: checkpoint + log tail, or recovery from a peer.
+//! - [`audit`]: the audit trail: records, their copy before compaction, the listing.
+//! - [`audit_rpc`]: `ListRevocations` requests and responses.
 //! - [`node_meta`]: peers' acknowledged vectors and retired members, kept in the store.
 //! - [`gossip`]: replication: the `Peers` service, anti-entropy, eager push, snapshots.
 //! - [`convert`]: request validation and wire conversions.
@@ -31,6 +33,8 @@
 //! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
 //! - [`clock`]: the injected wall clock.
 
+pub mod audit;
+pub mod audit_rpc;
 pub mod auth;
 pub mod checkpointer;
 pub mod clock;

@@ -101,6 +101,29 @@ pub struct Parts {
     pub gossip_seed: Option<u64>,
 }
 
+/// The audit token-id key from `audit_token_key_file`: its bytes (at least
+/// 32), derived into a 32-byte blake3 key.
+fn audit_key(config: &Config) -> Result<Option<[u8; 32]>, NodeError> {
+    let Some(path) = &config.audit_token_key_file else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).map_err(|e| {
+        NodeError::Config(ConfigError::Invalid(format!(
+            "audit_token_key_file: cannot read {}: {e}",
+            path.display()
+        )))
+    })?;
+    let bytes = bytes.trim_ascii();
+    if bytes.len() < 32 {
+        return Err(NodeError::Config(ConfigError::Invalid(format!(
+            "audit_token_key_file: {} holds {} bytes; at least 32 are needed",
+            path.display(),
+            bytes.len()
+        ))));
+    }
+    Ok(Some(blake3::derive_key("rescind audit token ids v1", bytes)))
+}
+
 impl Node {
     /// Validate `config`, open (or initialise) the data dir, settle the admin
     /// token and load the state into memory.
@@ -163,6 +186,10 @@ impl Node {
                 op_log_retention: config.op_log_retention,
             },
             recover_from_peers: !config.peers.is_empty(),
+            audit: crate::audit::AuditPolicy {
+                retention: config.audit_retention,
+                token_key: audit_key(&config)?,
+            },
         };
         let Started {
             engine,

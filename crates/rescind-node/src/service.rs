@@ -78,6 +78,37 @@ pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration>
 impl Revocations for RevocationService {
     type WatchStream = WatchStream;
 
+    async fn list_revocations(
+        &self,
+        request: Request<pb::ListRevocationsRequest>,
+    ) -> Result<Response<pb::ListRevocationsResponse>, Status> {
+        let span = tracing::info_span!("rpc.list_revocations");
+        async move {
+            // Actors, reasons and token ids: for operators only.
+            self.auth.require_admin(request.metadata())?;
+            let r = request.into_inner();
+            let (filter, page) = crate::audit_rpc::filter_of(&r).map_err(invalid)?;
+            let listing = self
+                .engine
+                .list_revocations(filter, r.cursor, page)
+                .await
+                .map_err(engine_status)?
+                .map_err(|e| match e {
+                    crate::audit::ListError::Cursor => invalid(rescind_core::limits::FieldError::new(
+                        "cursor",
+                        "not from this node",
+                    )),
+                    crate::audit::ListError::Store(e) => Status::internal(e.to_string()),
+                })?;
+            Ok(Response::new(crate::audit_rpc::response_of(
+                listing,
+                self.engine.node_id(),
+            )))
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let span = tracing::debug_span!("rpc.watch");
         async move {

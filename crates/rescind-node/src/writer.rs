@@ -167,6 +167,8 @@ struct Batch {
     /// A snapshot covering this vector was completed: checkpoint before its
     /// vector is durable.
     adopted: Option<Vec<(OriginId, u64)>>,
+    /// The op ranges that snapshot covered which this node never received.
+    gaps: Vec<rescind_store::AuditGap>,
 }
 
 /// The writer's view while it runs one batch.
@@ -221,9 +223,9 @@ impl Writer<'_> {
             // checkpoint. Raising the log's floor to the adopted vector makes
             // every older checkpoint unusable, so no start can fall back to
             // one and miss them.
-            result = self
-                .checkpoints
-                .now(shared)
+            let gaps = std::mem::take(&mut batch.gaps);
+            result = crate::audit::note_gaps(self.store, gaps, now)
+                .and_then(|()| self.checkpoints.now(shared))
                 .and_then(|()| self.store.truncate_log(adopted).map(drop));
         }
         let failure = result.err().map(|e| {
@@ -310,6 +312,15 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
             batch.changed |= changed > 0;
             if let Some(clock) = clock {
                 for (origin, seq) in &clock {
+                    let before = state.clock().get(origin);
+                    if *seq > before {
+                        batch.gaps.push(rescind_store::AuditGap {
+                            origin: origin.clone(),
+                            from_seq: before + 1,
+                            to_seq: *seq,
+                            noted_at_ms: now,
+                        });
+                    }
                     state.raise_clock(origin, *seq);
                 }
                 batch.adopted = Some(clock);

@@ -84,6 +84,9 @@ impl Store for Instrumented {
     fn checkpoints(&self) -> &rescind_store::Checkpoints {
         self.inner.checkpoints()
     }
+    fn audit(&self) -> &rescind_store::AuditLog {
+        self.inner.audit()
+    }
 }
 
 /// The state a restart would recover from `store`.
@@ -124,6 +127,7 @@ fn start_with(
             op_log_retention: Duration::from_secs(3600),
         },
         recover_from_peers: false,
+        audit: Default::default(),
     };
     let started = Engine::start(store, options).expect("engine starts");
     (started.engine, started.writer)

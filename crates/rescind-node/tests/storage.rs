@@ -53,6 +53,7 @@ async fn an_hour_of_one_minute_revocations_leaves_disk_bounded_by_the_live_ones(
             op_log_retention: Duration::from_secs(3600),
         },
         recover_from_peers: false,
+        audit: Default::default(),
     };
     let started = Engine::start(store.clone(), options).unwrap();
     let engine = started.engine;
@@ -147,6 +148,7 @@ async fn a_recovering_engine_refuses_reads_and_writes_until_a_whole_snapshot_is_
             op_log_retention: Duration::from_secs(3600),
         },
         recover_from_peers: recover,
+        audit: Default::default(),
     };
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     let refused = Engine::start(shared.clone(), options(false))
@@ -198,6 +200,14 @@ async fn a_recovering_engine_refuses_reads_and_writes_until_a_whole_snapshot_is_
         !store.checkpoints().generations().unwrap().is_empty(),
         "adoption checkpointed"
     );
+    // The audit trail says which ops it never received.
+    let listing = engine
+        .list_revocations(rescind_node::audit::AuditFilter::default(), Vec::new(), 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let gaps: Vec<(u64, u64)> = listing.gaps.iter().map(|g| (g.from_seq, g.to_seq)).collect();
+    assert_eq!(gaps, vec![(1, 4), (5, 10)]);
     engine.revoke(revoke).await.unwrap();
 }
 
@@ -226,6 +236,7 @@ async fn retired_members_survive_a_restart() {
             op_log_retention: Duration::from_secs(3600),
         },
         recover_from_peers: false,
+        audit: Default::default(),
     };
     let gone = NodeInfo {
         name: "old-node".into(),

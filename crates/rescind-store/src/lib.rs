@@ -16,6 +16,7 @@
 //! [`MemStore`] for tests and simulation.
 //!
 //! ## Layout
+//! - [`audit`]: [`AuditLog`], who revoked what and when, kept for the audit retention.
 //! - [`identity`]: [`Identity`], node name + incarnation, created once per data dir.
 //! - [`checkpoints`]: [`Checkpoints`], generations of checkpoint files, crash-safe.
 //! - [`fs`]: [`Fs`], the file operations checkpoints use (real, in memory, fault-injecting).
@@ -25,6 +26,7 @@
 //! - [`legacy`]: reading (and migrating) a data dir of format 1.
 //! - [`mem_store`]: the in-memory adapter, [`MemStore`].
 
+pub mod audit;
 pub mod checkpoints;
 pub mod fs;
 pub mod identity;
@@ -37,6 +39,7 @@ pub mod sled_store;
 #[cfg(test)]
 mod suite;
 
+pub use audit::{AuditEntry, AuditGap, AuditLog, AuditPosition, AuditRecord, AuditTarget};
 pub use checkpoints::{CheckpointPage, Checkpoints, Saved, SnapshotPosition};
 pub use fs::{Fault, FaultyFs, Fs, MemFs, RealFs};
 pub use identity::Identity;
@@ -99,6 +102,8 @@ pub mod meta_keys {
     pub const PEER_VECTORS: &str = "peer_vectors";
     /// Members retired by an operator.
     pub const RETIRED: &str = "retired";
+    /// Per origin, the highest seq whose audit record was written.
+    pub const AUDITED: &str = "audited";
 }
 
 /// The narrow storage interface a node needs.
@@ -153,6 +158,9 @@ pub trait Store: Send + Sync + 'static {
     /// The checkpoint files.
     fn checkpoints(&self) -> &Checkpoints;
 
+    /// The audit trail.
+    fn audit(&self) -> &AuditLog;
+
     /// Bytes the store's database takes on disk (checkpoints not included).
     fn database_bytes(&self) -> u64 {
         0
@@ -192,6 +200,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn checkpoints(&self) -> &Checkpoints {
         (**self).checkpoints()
+    }
+    fn audit(&self) -> &AuditLog {
+        (**self).audit()
     }
     fn database_bytes(&self) -> u64 {
         (**self).database_bytes()

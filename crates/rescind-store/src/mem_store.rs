@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use rescind_core::codec::meta;
 use rescind_core::{Op, OriginId};
 
+use crate::audit::AuditLog;
 use crate::checkpoints::Checkpoints;
 use crate::fs::{Fs, MemFs};
 use crate::identity::Identity;
@@ -27,6 +28,7 @@ pub struct MemStore {
     identity: Identity,
     files: MemFs,
     checkpoints: Arc<Checkpoints>,
+    audit: Arc<AuditLog>,
 }
 
 impl MemStore {
@@ -49,6 +51,7 @@ impl MemStore {
             identity,
             files: MemFs::default(),
             checkpoints: Arc::new(checkpoints),
+            audit: Arc::new(AuditLog::in_memory()),
         }
     }
 
@@ -60,6 +63,7 @@ impl MemStore {
             identity,
             files,
             checkpoints: Arc::new(checkpoints),
+            audit: Arc::new(AuditLog::in_memory()),
         }
     }
 
@@ -132,6 +136,10 @@ impl Store for MemStore {
 
     fn checkpoints(&self) -> &Checkpoints {
         &self.checkpoints
+    }
+
+    fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 }
 

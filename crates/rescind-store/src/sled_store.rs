@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rescind_core::codec::{self, DATA_DIR_FORMAT, meta};
 use rescind_core::{Op, OriginId};
 
+use crate::audit::AuditLog;
 use crate::checkpoints::Checkpoints;
 use crate::fs::{Fs, RealFs};
 use crate::identity::Identity;
@@ -32,6 +33,7 @@ pub struct SledStore {
     meta: sled::Tree,
     identity: Identity,
     checkpoints: Checkpoints,
+    audit: AuditLog,
     root: PathBuf,
 }
 
@@ -113,6 +115,7 @@ impl SledStore {
             db,
             identity,
             checkpoints,
+            audit: AuditLog::open(&root.join("audit"))?,
             root: root.to_owned(),
         };
         match opened {
@@ -221,6 +224,10 @@ impl Store for SledStore {
 
     fn checkpoints(&self) -> &Checkpoints {
         &self.checkpoints
+    }
+
+    fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     fn database_bytes(&self) -> u64 {

@@ -10,6 +10,8 @@
 //! | meta value (identity, members, vectors) | sled `meta` tree | [`META_V1`] | [`meta`] |
 //! | snapshot position (inside a snapshot cursor) | peer and Watch snapshot cursors | [`POSITION_V1`] | rescind-node `gossip::source` |
 //! | op-log record | `oplog/segment-<n>.log` | length + checksum, then an op | rescind-store `oplog` |
+//! | audit entry | `audit/audit-<day>.log` | length + checksum, then [`AUDIT_V1`] | rescind-store `audit` |
+//! | `ListRevocations` cursor | clients of the audit API | [`AUDIT_CURSOR_V1`] | rescind-node `audit` |
 //! | checkpoint | `checkpoint-<generation>.rsc` files | magic then [`CHECKPOINT_V1`] | [`checkpoint`] |
 //!
 //! Rules:
@@ -43,6 +45,10 @@ pub const META_V1: u8 = 0x01;
 /// Version byte of a node's snapshot position (the source's part of a
 /// snapshot cursor, after the cursor's own version byte).
 pub const POSITION_V1: u8 = 0x01;
+/// Version byte of an audit entry (inside its length-and-checksum frame).
+pub const AUDIT_V1: u8 = 0x01;
+/// Version byte of a `ListRevocations` cursor.
+pub const AUDIT_CURSOR_V1: u8 = 0x01;
 /// Version byte of a checkpoint file (after its magic).
 pub const CHECKPOINT_V1: u8 = 0x01;
 /// Layout of a data dir this build writes: 1 was one sled key per revocation

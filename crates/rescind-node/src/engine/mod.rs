@@ -46,6 +46,8 @@ pub struct EngineOptions {
     /// When the writer checkpoints and how long the op log keeps ops peers
     /// have not acknowledged.
     pub checkpoints: crate::checkpointer::CheckpointPolicy,
+    /// How the audit trail is kept.
+    pub audit: crate::audit::AuditPolicy,
     /// Whether a data dir that cannot be rebuilt alone may start in
     /// recovery, to pull a snapshot from a peer (true when peers are
     /// configured); otherwise the start fails naming the damaged file.
@@ -93,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) peer_vectors: Mutex<std::collections::BTreeMap<String, Vec<(OriginId, u64)>>>,
     /// The last checkpoint.
     pub(crate) checkpoint: Mutex<crate::checkpointer::CheckpointStatus>,
+    /// How the audit trail is kept.
+    pub(crate) audit: crate::audit::AuditPolicy,
     /// Time of the last expiry GC pass (unix ms).
     pub(crate) gc_watermark: AtomicU64,
     /// Bumped after every applied batch: wakes consistency-token waiters.
@@ -225,6 +229,7 @@ impl Engine {
             recovering: std::sync::atomic::AtomicBool::new(recovering),
             recovery_snapshot: std::sync::atomic::AtomicBool::new(false),
             recovery_floor: report.floor.clone(),
+            audit: options.audit.clone(),
             peer_vectors: Mutex::new(peer_vectors),
             checkpoint: Mutex::new(crate::checkpointer::CheckpointStatus {
                 generation: report.generation.unwrap_or(0),
@@ -369,6 +374,18 @@ impl Engine {
         let key = format!("{}#{:016x}", peer.name, peer.incarnation);
         self.shared
             .note_peer_vector(&key, vector.iter().map(|(o, s)| (o.clone(), s)).collect());
+    }
+
+    /// One page of the audit trail (see [`crate::audit::list`]).
+    pub async fn list_revocations(
+        &self,
+        filter: crate::audit::AuditFilter,
+        cursor: Vec<u8>,
+        limit: usize,
+    ) -> Result<Result<crate::audit::Listing, crate::audit::ListError>, EngineError> {
+        let (policy, now) = (self.shared.audit.clone(), self.now_ms());
+        self.store_read(move |store| crate::audit::list(store, &policy, &filter, &cursor, limit, now))
+            .await
     }
 
     /// The last checkpoint.
