@@ -165,6 +165,25 @@ async fn node_with_compacted_log(dir: &Path) -> BTreeSet<String> {
     ids
 }
 
+/// Run `rescind serve` on `dir` with `extra` flags until it exits.
+fn serve_to_exit(dir: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(rescind_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+            "--log",
+            "error",
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run rescind serve")
+}
+
 fn damage(files: &[PathBuf], how: &str) {
     for f in files {
         let mut bytes = std::fs::read(f).unwrap();
@@ -186,20 +205,7 @@ async fn a_damaged_checkpoint_alone_refuses_to_start_naming_the_file() {
         node_with_compacted_log(dir.path()).await;
         let files = checkpoint_files(dir.path());
         damage(&files, how);
-        let out = std::process::Command::new(rescind_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "off",
-                "--log",
-                "error",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .expect("run rescind serve");
+        let out = serve_to_exit(dir.path(), &[]);
         assert!(
             !out.status.success(),
             "{how}: a node with damaged state must not start"
@@ -213,6 +219,33 @@ async fn a_damaged_checkpoint_alone_refuses_to_start_naming_the_file() {
             "{how}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_node_whose_peers_never_answer_gives_up_after_the_recovery_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    node_with_compacted_log(dir.path()).await;
+    damage(&checkpoint_files(dir.path()), "flipped");
+    let out = serve_to_exit(
+        dir.path(),
+        &[
+            "--peer",
+            "127.0.0.1:9",
+            "--cluster-key",
+            "test-cluster-key-0123456789",
+            "--recovery-timeout",
+            "1s",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "it must not keep serving UNAVAILABLE forever"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("recovery_timeout") && err.contains("--peer"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

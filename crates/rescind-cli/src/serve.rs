@@ -153,8 +153,49 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         status.node_id, status.region, status.deny_entries, status.cutoffs
     );
     std::io::stdout().flush().ok();
-    node.serve_with_http(listener, http, shutdown_signal()).await?;
+    let engine = node.engine().clone();
+    let gave_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = {
+        let gave_up = gave_up.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = recovery_deadline(engine, config.recovery_timeout) => {
+                    gave_up.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    };
+    node.serve_with_http(listener, http, stop).await?;
+    if gave_up.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!(
+            "no peer gave this node its state within {:?} (recovery_timeout): its data dir cannot be rebuilt alone; \
+             start it with --peer <addr> of a reachable node, or restore the data dir from a backup",
+            config.recovery_timeout
+        );
+    }
     Ok(())
+}
+
+/// Completes once a node that started in recovery has not recovered within
+/// `timeout` (it then stops: with no reachable peer its state cannot be
+/// rebuilt); never completes for a node that is whole.
+async fn recovery_deadline(engine: rescind_node::Engine, timeout: std::time::Duration) {
+    if !engine.is_recovering() || timeout.is_zero() {
+        return std::future::pending().await;
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        if !engine.is_recovering() {
+            return std::future::pending().await;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::error!("no peer gave this node its state in time; stopping");
+            return;
+        }
+    }
 }
 
 /// Logs to stderr with the `--log` filter.

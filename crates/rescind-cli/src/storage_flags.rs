@@ -37,6 +37,10 @@ pub struct StorageArgs {
     /// ids as a keyed hash instead of as written.
     #[arg(long, env = "RESCIND_AUDIT_TOKEN_KEY_FILE")]
     audit_token_key_file: Option<std::path::PathBuf>,
+    /// Stop if no peer gives a node in recovery its state within this long
+    /// (DUR; 0s: wait forever). [default: 5m]
+    #[arg(long, env = "RESCIND_RECOVERY_TIMEOUT", value_parser = parse_duration)]
+    recovery_timeout: Option<Duration>,
     /// sled's page cache, MiB. [default: 64]
     #[arg(long, env = "RESCIND_STORE_CACHE_MB")]
     store_cache_mb: Option<u64>,
@@ -65,6 +69,9 @@ impl StorageArgs {
         }
         if let Some(v) = &self.audit_token_key_file {
             config.audit_token_key_file = Some(v.clone());
+        }
+        if let Some(v) = self.recovery_timeout {
+            config.recovery_timeout = v;
         }
         if let Some(v) = self.store_cache_mb {
             config.store_cache_mb = v;

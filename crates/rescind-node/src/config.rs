@@ -75,6 +75,11 @@ pub struct Config {
     /// revocation's record: time, origin, actor, reason, issuer, target.
     #[serde(with = "humantime_serde")]
     pub audit_retention: Duration,
+    /// A node whose data dir cannot be rebuilt alone starts in recovery and
+    /// pulls a snapshot from a peer; if no peer gives it one within this
+    /// long it stops with an error ("0s": wait forever).
+    #[serde(with = "humantime_serde")]
+    pub recovery_timeout: Duration,
     /// A file holding a key (at least 32 bytes): the audit trail then keeps
     /// token ids as a keyed hash (`h:` + 32 hex digits) instead of as written.
     pub audit_token_key_file: Option<PathBuf>,
@@ -182,6 +187,7 @@ impl Default for Config {
             checkpoint_ops: 1_000_000,
             op_log_retention: Duration::from_secs(24 * 3600),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            recovery_timeout: Duration::from_secs(300),
             audit_token_key_file: None,
             peers: Vec::new(),
             cluster_key: None,

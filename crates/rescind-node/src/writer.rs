@@ -111,47 +111,70 @@ pub(crate) fn spawn(
         std::thread::Builder::new()
             .name("rescind-writer".into())
             .spawn(move || {
-                let mut broken = None;
+                let mut run = Run::new(&shared, &*store, &local_ops, &mut checkpoints);
                 while let Some(first) = jobs.blocking_recv() {
-                    let mut w = Writer {
-                        shared: &shared,
-                        store: &*store,
-                        broken: &mut broken,
-                        local_ops: &local_ops,
-                        checkpoints: &mut checkpoints,
-                    };
-                    w.batch(first, &mut jobs);
-                    if broken.is_none() && !shared.recovering() {
-                        checkpoints.tick(&shared);
-                    }
+                    run.batch(first, &mut jobs);
                 }
-                // A partial state (recovering) is never checkpointed: only
-                // the adoption of a snapshot writes one then.
-                if broken.is_none() && !shared.recovering() {
-                    checkpoints.finish(&shared);
-                }
+                run.finish();
             })
             .map(WriterHandle::Thread)
     } else {
         Ok(WriterHandle::Task(tokio::spawn(async move {
-            let mut broken = None;
+            let mut run = Run::new(&shared, &*store, &local_ops, &mut checkpoints);
             while let Some(first) = jobs.recv().await {
-                let mut w = Writer {
-                    shared: &shared,
-                    store: &*store,
-                    broken: &mut broken,
-                    local_ops: &local_ops,
-                    checkpoints: &mut checkpoints,
-                };
-                w.batch(first, &mut jobs);
-                if broken.is_none() && !shared.recovering() {
-                    checkpoints.tick(&shared);
-                }
+                run.batch(first, &mut jobs);
             }
-            if broken.is_none() && !shared.recovering() {
-                checkpoints.finish(&shared);
-            }
+            run.finish();
         })))
+    }
+}
+
+/// The writer's loop state, the same on a thread or a task.
+struct Run<'a> {
+    shared: &'a Arc<Shared>,
+    store: &'a dyn Store,
+    local_ops: &'a mpsc::Sender<Op>,
+    checkpoints: &'a mut Checkpointer,
+    broken: Option<EngineError>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        shared: &'a Arc<Shared>,
+        store: &'a dyn Store,
+        local_ops: &'a mpsc::Sender<Op>,
+        checkpoints: &'a mut Checkpointer,
+    ) -> Self {
+        Self {
+            shared,
+            store,
+            local_ops,
+            checkpoints,
+            broken: None,
+        }
+    }
+
+    /// One batch, then a checkpoint if one is due.
+    fn batch(&mut self, first: Job, jobs: &mut mpsc::Receiver<Job>) {
+        let mut w = Writer {
+            shared: self.shared,
+            store: self.store,
+            broken: &mut self.broken,
+            local_ops: self.local_ops,
+            checkpoints: self.checkpoints,
+        };
+        w.batch(first, jobs);
+        if self.broken.is_none() && !self.shared.recovering() {
+            self.checkpoints.tick(self.shared);
+        }
+    }
+
+    /// After the last job: a last checkpoint. A partial state (recovering)
+    /// is never checkpointed: only the adoption of a snapshot writes one.
+    fn finish(self) {
+        if self.broken.is_none() && !self.shared.recovering() {
+            self.checkpoints.finish(self.shared);
+        }
     }
 }
 

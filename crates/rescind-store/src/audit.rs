@@ -20,6 +20,7 @@ use rescind_core::{OriginId, PrincipalKind};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::records::{checksum, io};
 
 /// One day, in ms.
 pub const DAY_MS: u64 = 86_400_000;
@@ -123,17 +124,6 @@ pub struct AuditLog {
     backend: Backend,
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Log(format!("{}: {e}", path.display()))
-}
-
-fn checksum(bytes: &[u8]) -> [u8; 4] {
-    let h = blake3::hash(bytes);
-    let mut out = [0u8; 4];
-    out.copy_from_slice(&h.as_bytes()[..4]);
-    out
-}
-
 fn day_file(dir: &Path, day: u64) -> PathBuf {
     dir.join(format!("audit-{day:08}.log"))
 }
@@ -181,10 +171,7 @@ impl AuditLog {
         }
         let mut buf = Vec::new();
         for entry in entries {
-            let body = codec::frame(AUDIT_V1, entry);
-            buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&checksum(&body));
-            buf.extend_from_slice(&body);
+            crate::records::frame(&mut buf, &codec::frame(AUDIT_V1, entry));
         }
         let day = now_ms / DAY_MS;
         match &self.backend {

@@ -21,6 +21,7 @@
 //! - [`checkpoints`]: [`Checkpoints`], generations of checkpoint files, crash-safe.
 //! - [`fs`]: [`Fs`], the file operations checkpoints use (real, in memory, fault-injecting).
 //! - [`oplog`]: [`OpLogFiles`], the op-log tail as segment files.
+//! - [`records`]: the length + checksum framing of the store's own files.
 //! - [`keys`]: byte layout of format-1 keys (read by the migration).
 //! - [`sled_store`]: the production adapter, [`SledStore`].
 //! - [`legacy`]: reading (and migrating) a data dir of format 1.
@@ -34,6 +35,7 @@ pub mod keys;
 pub mod legacy;
 pub mod mem_store;
 pub mod oplog;
+pub mod records;
 pub mod sled_store;
 
 #[cfg(test)]

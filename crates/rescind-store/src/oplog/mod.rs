@@ -29,12 +29,12 @@ use parking_lot::Mutex;
 use rescind_core::{Op, OriginId};
 
 use crate::StoreError;
+use crate::records::{HEADER, checksum, io};
 
 /// A segment is closed past this size.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 /// Longest record accepted when scanning (ops are far smaller).
 const MAX_RECORD: u32 = 1 << 20;
-const HEADER: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -71,17 +71,6 @@ pub struct OpLogFiles {
     dir: PathBuf,
     inner: Mutex<Inner>,
     segment_bytes: u64,
-}
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Log(format!("{}: {e}", path.display()))
-}
-
-fn checksum(bytes: &[u8]) -> [u8; 4] {
-    let h = blake3::hash(bytes);
-    let mut out = [0u8; 4];
-    out.copy_from_slice(&h.as_bytes()[..4]);
-    out
 }
 
 fn segment_path(dir: &Path, n: u32) -> PathBuf {
@@ -157,9 +146,7 @@ impl OpLogFiles {
                 at = 0;
             }
             let offset = at + buf.len() as u64;
-            buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&checksum(&bytes));
-            buf.extend_from_slice(&bytes);
+            crate::records::frame(&mut buf, &bytes);
             pending.push((
                 op.origin.clone(),
                 Entry {
