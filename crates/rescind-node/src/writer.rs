@@ -247,8 +247,11 @@ impl Writer<'_> {
             // every older checkpoint unusable, so no start can fall back to
             // one and miss them.
             let gaps = std::mem::take(&mut batch.gaps);
+            // The ops this node did receive below the adopted vector leave
+            // the log here: their audit records go first.
             result = crate::audit::note_gaps(self.store, gaps, now)
                 .and_then(|()| self.checkpoints.now(shared))
+                .and_then(|()| crate::audit::copy_before_truncation(self.store, &shared.audit, adopted, now))
                 .and_then(|()| self.store.truncate_log(adopted).map(drop));
         }
         let failure = result.err().map(|e| {

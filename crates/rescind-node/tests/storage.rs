@@ -272,3 +272,67 @@ async fn retired_members_survive_a_restart() {
         .expect("remembered");
     assert!(member.removed, "still retired after the restart");
 }
+
+/// Adopting a snapshot drops the log below the adopted vector: the audit
+/// records of the ops this node had go to the audit files first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopting_a_snapshot_keeps_the_audit_records_of_ops_it_had() {
+    use rescind_store::{Identity, MemStore};
+
+    let store = MemStore::with_identity(Identity {
+        node_name: "adopter".into(),
+        incarnation: 5,
+    });
+    let me = store.identity().origin();
+    let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+    let options = EngineOptions {
+        region: "test".into(),
+        expiry_grace: Duration::from_secs(1),
+        write_queue: 64,
+        seeds: Vec::new(),
+        advertise_addr: "127.0.0.1:2".into(),
+        clock: clock.clone(),
+        checkpoints: CheckpointPolicy {
+            every: Duration::ZERO,
+            every_ops: 0,
+            op_log_retention: Duration::from_secs(3600),
+        },
+        recover_from_peers: false,
+        audit: Default::default(),
+    };
+    let started = Engine::start(Arc::new(store.clone()), options).unwrap();
+    let engine = started.engine;
+    for i in 0..3 {
+        engine
+            .revoke(RevokeCommand {
+                target: RevokeTarget::Token {
+                    token_id: format!("mine-{i}"),
+                    expires_at_ms: 0,
+                },
+                reason: "kept".into(),
+                actor: "carol".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let peer = rescind_core::OriginId::new("peer", 1);
+    engine
+        .merge_snapshot(Vec::new(), Vec::new(), Some(vec![(peer, 4), (me.clone(), 3)]))
+        .await
+        .unwrap();
+    assert!(
+        store.ops_after(&me, 0, 10).unwrap().is_empty(),
+        "the log below the adopted vector went"
+    );
+    let filter = rescind_node::audit::AuditFilter {
+        actor: Some("carol".into()),
+        ..Default::default()
+    };
+    let listing = engine
+        .list_revocations(filter, Vec::new(), 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(listing.records.len(), 3, "{listing:?}");
+    assert_eq!(listing.gaps.len(), 1, "only the peer's ops were never received");
+}
