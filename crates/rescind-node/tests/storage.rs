@@ -33,6 +33,30 @@ fn uuid(minute: u64, i: u64) -> String {
 }
 
 const PER_MINUTE: u64 = 1000;
+
+/// Engine options for these tests: a checkpoint every `every_ops` ops
+/// (0: only at shutdown and adoption), one seed peer when `seeded`.
+fn options(clock: &Arc<FakeClock>, every_ops: u64, seeded: bool, recover_from_peers: bool) -> EngineOptions {
+    EngineOptions {
+        region: "test".into(),
+        expiry_grace: Duration::from_secs(1),
+        write_queue: 1024,
+        seeds: if seeded {
+            vec!["127.0.0.1:1".into()]
+        } else {
+            Vec::new()
+        },
+        advertise_addr: "127.0.0.1:2".into(),
+        clock: clock.clone(),
+        checkpoints: CheckpointPolicy {
+            every: Duration::ZERO,
+            every_ops,
+            op_log_retention: Duration::from_secs(3600),
+        },
+        recover_from_peers,
+        audit: Default::default(),
+    }
+}
 const MINUTES: u64 = 60;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,21 +64,7 @@ async fn an_hour_of_one_minute_revocations_leaves_disk_bounded_by_the_live_ones(
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FakeClock(AtomicU64::new(1_800_000_000_000)));
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), Some("steady"), "x").unwrap());
-    let options = EngineOptions {
-        region: "test".into(),
-        expiry_grace: Duration::from_secs(1),
-        write_queue: 1024,
-        seeds: Vec::new(),
-        advertise_addr: "127.0.0.1:1".into(),
-        clock: clock.clone(),
-        checkpoints: CheckpointPolicy {
-            every: Duration::ZERO,
-            every_ops: PER_MINUTE,
-            op_log_retention: Duration::from_secs(3600),
-        },
-        recover_from_peers: false,
-        audit: Default::default(),
-    };
+    let options = options(&clock, PER_MINUTE, false, false);
     let started = Engine::start(store.clone(), options).unwrap();
     let engine = started.engine;
     for minute in 0..MINUTES {
@@ -135,21 +145,7 @@ async fn a_recovering_engine_refuses_reads_and_writes_until_a_whole_snapshot_is_
     store.files().remove(&store.checkpoints().path(1)).unwrap();
 
     let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
-    let options = |recover| EngineOptions {
-        region: "test".into(),
-        expiry_grace: Duration::from_secs(1),
-        write_queue: 64,
-        seeds: vec!["127.0.0.1:1".into()],
-        advertise_addr: "127.0.0.1:2".into(),
-        clock: clock.clone(),
-        checkpoints: CheckpointPolicy {
-            every: Duration::ZERO,
-            every_ops: 1,
-            op_log_retention: Duration::from_secs(3600),
-        },
-        recover_from_peers: recover,
-        audit: Default::default(),
-    };
+    let options = |recover| options(&clock, 1, true, recover);
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     let refused = Engine::start(shared.clone(), options(false))
         .err()
@@ -223,21 +219,7 @@ async fn retired_members_survive_a_restart() {
         incarnation: 9,
     });
     let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
-    let options = || EngineOptions {
-        region: "test".into(),
-        expiry_grace: Duration::from_secs(1),
-        write_queue: 64,
-        seeds: Vec::new(),
-        advertise_addr: "127.0.0.1:2".into(),
-        clock: clock.clone(),
-        checkpoints: CheckpointPolicy {
-            every: Duration::ZERO,
-            every_ops: 1,
-            op_log_retention: Duration::from_secs(3600),
-        },
-        recover_from_peers: false,
-        audit: Default::default(),
-    };
+    let options = || options(&clock, 1, false, false);
     let gone = NodeInfo {
         name: "old-node".into(),
         incarnation: 4,
@@ -285,21 +267,7 @@ async fn adopting_a_snapshot_keeps_the_audit_records_of_ops_it_had() {
     });
     let me = store.identity().origin();
     let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
-    let options = EngineOptions {
-        region: "test".into(),
-        expiry_grace: Duration::from_secs(1),
-        write_queue: 64,
-        seeds: Vec::new(),
-        advertise_addr: "127.0.0.1:2".into(),
-        clock: clock.clone(),
-        checkpoints: CheckpointPolicy {
-            every: Duration::ZERO,
-            every_ops: 0,
-            op_log_retention: Duration::from_secs(3600),
-        },
-        recover_from_peers: false,
-        audit: Default::default(),
-    };
+    let options = options(&clock, 0, false, false);
     let started = Engine::start(Arc::new(store.clone()), options).unwrap();
     let engine = started.engine;
     for i in 0..3 {

@@ -117,11 +117,6 @@ impl Checkpoints {
         self.dir.join(format!("{PREFIX}{generation:020}{SUFFIX}"))
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Generations on disk, newest first.
     pub fn generations(&self) -> Result<Vec<u64>, StoreError> {
         let mut out: Vec<u64> = self

@@ -43,18 +43,6 @@ impl MemStore {
         Self::with_files(identity, files)
     }
 
-    /// An empty store whose checkpoints go through `fs`.
-    pub fn with_fs(identity: Identity, fs: Arc<dyn Fs>) -> Self {
-        let checkpoints = Checkpoints::unopened(fs, std::path::Path::new("/checkpoints"));
-        Self {
-            disk: Arc::default(),
-            identity,
-            files: MemFs::default(),
-            checkpoints: Arc::new(checkpoints),
-            audit: Arc::new(AuditLog::in_memory()),
-        }
-    }
-
     fn with_files(identity: Identity, files: MemFs) -> Self {
         let fs: Arc<dyn Fs> = Arc::new(files.clone());
         let checkpoints = Checkpoints::unopened(fs, std::path::Path::new("/checkpoints"));
