@@ -101,7 +101,10 @@ fn node_config(s: &Scenario, name: &str, region: &str) -> Config {
         cluster_key: s.replication.then(|| CLUSTER_KEY.into()),
         peers: seeds,
         advertise_addr: Some(format!("{name}:{PORT}")),
-        gossip_interval: s.gossip_interval,
+        gossip: rescind_node::config::GossipConfig {
+            interval: s.gossip_interval,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

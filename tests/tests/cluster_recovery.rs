@@ -49,7 +49,7 @@ fn seq_of(status: &pb::StatusResponse, origin: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_wiped_nodes_catch_up_by_themselves() {
     // A low snapshot threshold so the wiped node is caught up by a snapshot.
-    let mut cluster = Cluster::start(3, 2, "snapshot_after_ops = 50\n");
+    let mut cluster = Cluster::start(3, 2, "[gossip]\nsnapshot_after_ops = 50\n");
     revoke_many(&cluster, usize::MAX, "warm", 300).await;
     cluster.converged(Duration::from_secs(20)).await;
 

@@ -6,7 +6,9 @@
 //! ## Layout
 //! - `main.rs`: the command line (clap) and dispatch.
 //! - [`serve`]: config layering (defaults ← TOML ← env ← flags) and the node's lifetime;
-//!   [`gateway_flags`] holds the HTTP, `[gateway]` and `[jwt]` flags.
+//!   [`gateway_flags`] holds the HTTP, `[gateway]` and `[jwt]` flags,
+//!   [`storage_flags`] the storage ones, [`ops_flags`] `[gossip]`, keys, metrics and logs.
+//! - [`health`]: `rescind health`, the gRPC health probe.
 //! - [`opts`]: options every client command takes, and the `rescind_client::Client` they make.
 //! - [`revoke`], [`check`], [`status`], [`peers`]: one file per client command;
 //!   [`bulk`] is `revoke tokens --from-file`.
@@ -18,6 +20,8 @@ mod bulk;
 mod check;
 mod edge;
 mod gateway_flags;
+mod health;
+mod ops_flags;
 mod opts;
 mod peers;
 mod revoke;
@@ -61,6 +65,8 @@ enum Command {
     Peers(peers::PeersArgs),
     /// List who revoked what, and when, from a node's audit trail (admin token).
     Audit(audit::AuditArgs),
+    /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
+    Health(health::HealthArgs),
     /// Run an edge sidecar: a local replica serving Check / CheckBatch / Status
     /// (default 127.0.0.1:7401), following --upstream nodes.
     Edge(edge::EdgeArgs),
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
             Command::Peers(args) => peers::peers(args).await,
             Command::Edge(args) => edge::edge(args).await,
             Command::Audit(args) => audit::audit(args).await,
+            Command::Health(args) => health::health(args).await,
         }
     });
     match result {

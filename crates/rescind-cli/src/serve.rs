@@ -36,7 +36,8 @@ pub struct ServeArgs {
     #[arg(long = "peer", env = "RESCIND_PEERS", value_delimiter = ',')]
     peers: Vec<String>,
     /// Shared secret every peer call carries (the same on every node; 16..=256
-    /// visible ASCII). Prefer the env var: a flag shows in `ps`.
+    /// visible ASCII; a shorter key, or peers without a key, are refused at
+    /// start). Prefer --cluster-key-file or the env var: a flag shows in `ps`.
     #[arg(long, env = "RESCIND_CLUSTER_KEY", hide_env_values = true)]
     cluster_key: Option<String>,
     /// Address peers dial to reach this node. [default: the bound address]
@@ -59,6 +60,8 @@ pub struct ServeArgs {
     gateway: crate::gateway_flags::GatewayArgs,
     #[command(flatten)]
     storage: crate::storage_flags::StorageArgs,
+    #[command(flatten)]
+    ops: crate::ops_flags::OpsArgs,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -112,6 +115,7 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     args.gateway.apply(&mut config);
     args.storage.apply(&mut config);
+    args.ops.apply(&mut config);
     // Only from the environment: a token on the command line shows in `ps`.
     if let Some(t) = env_nonempty("RESCIND_ADMIN_TOKEN") {
         config.admin_token = Some(t);
@@ -128,24 +132,27 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// Run a node until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logs(&args.log)?;
+    init_logs(&args.log, args.ops.log_format)?;
     let config = layered_config(&args)?;
-    let node = Node::open(config.clone()).await?;
+    config.validate()?;
+    config.cluster_keys()?;
+    // Bound first: health probes get NOT_SERVING (gRPC) and 503 (/readyz)
+    // while the state loads.
+    let loading = rescind_node::health::Loading::bind(config.listen, config.http_listen).await?;
+    let http_addr = loading.http_addr().map_or("off".into(), |a| a.to_string());
+    println!(
+        "rescind loading on {} (http {http_addr})",
+        loading.grpc_addr().context("reading the bound address")?
+    );
+    std::io::stdout().flush().ok();
+    let (node, listener, http) = loading.during(Node::open(config.clone())).await;
+    let node = node?;
     match node.token_source() {
         TokenSource::Generated(path) => tracing::info!(file = %path.display(), "admin token generated"),
         TokenSource::File(path) => tracing::info!(file = %path.display(), "admin token read"),
         TokenSource::Configured => tracing::info!("admin token configured"),
     }
-    let listener = node.bind().await?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let http = node.bind_http().await?;
-    let http_addr = match &http {
-        Some(l) => l
-            .local_addr()
-            .context("reading the bound HTTP address")?
-            .to_string(),
-        None => "off".into(),
-    };
     let status = node.engine().status();
     // One line on stdout, for people and for scripts waiting on start-up.
     println!(
@@ -198,13 +205,16 @@ async fn recovery_deadline(engine: rescind_node::Engine, timeout: std::time::Dur
     }
 }
 
-/// Logs to stderr with the `--log` filter.
-pub fn init_logs(filter: &str) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).context("--log")?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+/// Logs to stderr with the `--log` filter, as text or one JSON object per line.
+pub fn init_logs(filter: &str, format: crate::ops_flags::LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log")?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        crate::ops_flags::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        crate::ops_flags::LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     Ok(())
 }
 

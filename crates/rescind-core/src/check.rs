@@ -1,4 +1,4 @@
-//! The revocation rules (DESIGN.md §1).
+//! The revocation rules (docs/design.md §1).
 
 use std::borrow::Cow;
 

@@ -1,4 +1,4 @@
-//! Input limits and field validation (DESIGN.md §7), shared by the gRPC
+//! Input limits and field validation (docs/design.md §7), shared by the gRPC
 //! service, the CLI and the simulator so that every front end rejects the same
 //! input with the same words.
 

@@ -1,4 +1,4 @@
-//! Property tests of the CRDT laws (DESIGN.md §2) and the check rules (§1).
+//! Property tests of the CRDT laws (docs/design.md §2) and the check rules (§1).
 
 use crdts::CvRDT;
 use proptest::prelude::*;

@@ -301,6 +301,14 @@ impl Cluster {
             .collect()
     }
 
+    /// The region of the member advertising `addr`.
+    pub fn region_of(&self, addr: &str) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.info.addr == addr)
+            .map(|m| m.info.region.as_str())
+    }
+
     /// Every member as `rescind peers` shows it.
     pub fn view(&self, now: u64) -> Vec<PeerView> {
         self.members

@@ -52,7 +52,6 @@ pub struct CheckpointStatus {
 struct Outcome {
     clock: Vec<(OriginId, u64)>,
     result: Result<(Saved, u64), StoreError>,
-    took: Duration,
 }
 
 /// The writer's checkpoint scheduler.
@@ -99,7 +98,7 @@ impl Checkpointer {
     /// start the next if one is due.
     pub(crate) fn tick(&mut self, shared: &Arc<Shared>) {
         if self.running.as_ref().is_some_and(|t| t.is_finished()) {
-            self.collect(shared);
+            self.collect();
         }
         let due = self.dirty
             && self.running.is_none()
@@ -143,7 +142,7 @@ impl Checkpointer {
     /// only once checkpointed).
     pub(crate) fn now(&mut self, shared: &Arc<Shared>) -> Result<(), StoreError> {
         if self.running.is_some() {
-            self.collect(shared);
+            self.collect();
         }
         let (image, generation, watermark) = self.take_image(shared);
         let older = self.newest.clone();
@@ -161,7 +160,7 @@ impl Checkpointer {
             .as_ref()
             .err()
             .map(|e| StoreError::Checkpoint(e.to_string()));
-        self.apply(shared, outcome);
+        self.apply(outcome);
         failed.map_or(Ok(()), Err)
     }
 
@@ -169,7 +168,7 @@ impl Checkpointer {
     /// anything changed since.
     pub(crate) fn finish(&mut self, shared: &Arc<Shared>) {
         if self.running.is_some() {
-            self.collect(shared);
+            self.collect();
         }
         if self.dirty {
             let _ = self.now(shared);
@@ -188,39 +187,49 @@ impl Checkpointer {
         (image, generation, watermark)
     }
 
-    fn collect(&mut self, shared: &Shared) {
+    fn collect(&mut self) {
         if let Some(t) = self.running.take() {
             match t.join() {
-                Ok(outcome) => self.apply(shared, outcome),
+                Ok(outcome) => self.apply(outcome),
                 Err(_) => tracing::error!("the checkpoint thread panicked; the log was not compacted"),
             }
         }
     }
 
-    fn apply(&mut self, shared: &Shared, outcome: Outcome) {
-        let mut status = shared.checkpoint.lock();
+    /// What the writer keeps of a finished checkpoint (its status was
+    /// reported when it finished: see [`report`]).
+    fn apply(&mut self, outcome: Outcome) {
         match outcome.result {
-            Ok((saved, dropped)) => {
-                self.newest = Some(outcome.clock);
-                status.generation = saved.generation;
-                status.bytes = saved.bytes;
-                status.at_ms = shared.clock.now_ms();
-                status.took_ms = outcome.took.as_millis() as u64;
-                status.log_ops_dropped += dropped;
-                tracing::info!(
-                    generation = saved.generation,
-                    bytes = saved.bytes,
-                    ms = status.took_ms,
-                    log_ops_dropped = dropped,
-                    "checkpoint saved"
-                );
-            }
-            Err(e) => {
-                status.failures += 1;
-                // Changes since stay to be checkpointed.
-                self.dirty = true;
-                tracing::warn!(error = %e, "checkpoint failed; nothing is lost, the op log keeps everything since the last one");
-            }
+            Ok(_) => self.newest = Some(outcome.clock),
+            // Changes since stay to be checkpointed.
+            Err(_) => self.dirty = true,
+        }
+    }
+}
+
+/// Report a finished checkpoint as soon as it finishes (status, metrics,
+/// log), even if no write comes after it to collect it.
+fn report(shared: &Shared, result: &Result<(Saved, u64), StoreError>, took: Duration) {
+    let mut status = shared.checkpoint.lock();
+    match result {
+        Ok((saved, dropped)) => {
+            status.generation = saved.generation;
+            status.bytes = saved.bytes;
+            status.at_ms = shared.clock.now_ms();
+            status.took_ms = took.as_millis() as u64;
+            status.log_ops_dropped += dropped;
+            shared.metrics.checkpoint_seconds.observe(took.as_secs_f64());
+            tracing::info!(
+                generation = saved.generation,
+                bytes = saved.bytes,
+                ms = status.took_ms,
+                log_ops_dropped = dropped,
+                "checkpoint saved"
+            );
+        }
+        Err(e) => {
+            status.failures += 1;
+            tracing::warn!(error = %e, "checkpoint failed; nothing is lost, the op log keeps everything since the last one");
         }
     }
 }
@@ -263,9 +272,7 @@ fn write(
             store.flush()?;
             Ok((saved, dropped))
         });
-    Outcome {
-        clock,
-        result,
-        took: started.elapsed(),
-    }
+    let took = started.elapsed();
+    report(shared, &result, took);
+    Outcome { clock, result }
 }

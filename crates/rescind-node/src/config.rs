@@ -86,24 +86,30 @@ pub struct Config {
     /// Seed peers (`[[peers]] addr = "host:port"`); more are learned from them.
     pub peers: Vec<PeerSeed>,
     /// Shared secret every peer call must carry (16..=256 visible ASCII).
-    /// Unset: this node refuses peer traffic, and configuring peers is an error.
+    /// Unset (and no `cluster_key_file`): this node refuses peer traffic, and
+    /// configuring peers is an error.
     pub cluster_key: Option<String>,
+    /// A file of cluster keys, one per line (blank lines and `#` comments
+    /// skipped): the node sends the first and accepts any, which is how a key
+    /// is rotated without a partition. Exclusive with `cluster_key`.
+    pub cluster_key_file: Option<PathBuf>,
+    /// The cluster id Watch subscribers (edges, replicas) compare, 1..=64 of
+    /// `A-Z a-z 0-9 . _ -`. Default: a keyed hash of the (first) cluster key;
+    /// set it before rotating the key so subscribers keep following.
+    pub cluster_id: Option<String>,
     /// Address peers dial to reach this node. Default: the bound listen address
     /// (required when listening on 0.0.0.0 with peers).
     pub advertise_addr: Option<String>,
-    /// Mean time between anti-entropy rounds (jittered ±25%).
+    /// `[gossip]`: rounds, push, peer calls and the protocol's message limits.
+    pub gossip: GossipConfig,
+    /// `/readyz` answers 200 once every live peer has been heard from, or
+    /// once this long has passed since the node loaded (a peer that is down
+    /// must not keep the node out of service forever).
     #[serde(with = "humantime_serde")]
-    pub gossip_interval: Duration,
-    /// Peers a new revocation is pushed to at once: one per other region
-    /// first, then others.
-    pub push_fanout: usize,
-    /// Deadline of one peer call.
-    #[serde(with = "humantime_serde")]
-    pub peer_timeout: Duration,
-    /// Most ops in one gossip message (more follow next round).
-    pub gossip_max_ops: usize,
-    /// A peer lagging by more ops than this is sent a snapshot instead.
-    pub snapshot_after_ops: u64,
+    pub ready_peer_wait: Duration,
+    /// Serve `/metrics` and keep the counters behind it (off: `/metrics`
+    /// answers 404 and the check path counts nothing).
+    pub metrics: bool,
     /// Most `Watch` subscribers at once (0: Watch off); one more is refused
     /// with `RESOURCE_EXHAUSTED`. At most 1,000,000.
     pub max_watchers: usize,
@@ -139,6 +145,106 @@ pub fn parse_listen_or_off(s: &str) -> Result<Option<SocketAddr>, String> {
     s.parse()
         .map(Some)
         .map_err(|e| format!("expected host:port or \"off\" (got {s:?}): {e}"))
+}
+
+/// `[gossip]`: how a node replicates. The message limits' defaults are
+/// [`rescind_gossip::Limits::default`]: one source for the node, the
+/// simulator and Watch.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GossipConfig {
+    /// Mean time between anti-entropy rounds (jittered ±25%).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Peers a new revocation is pushed to at once: one per other region
+    /// first, then others.
+    pub push_fanout: usize,
+    /// Deadline of one peer call.
+    #[serde(with = "humantime_serde")]
+    pub peer_timeout: Duration,
+    /// Most ops in one gossip message (more follow next round).
+    pub max_ops: usize,
+    /// Most encoded op bytes in one gossip message (at least one op is sent).
+    pub max_bytes: usize,
+    /// A peer lagging by more ops than this is sent a snapshot instead.
+    pub snapshot_after_ops: u64,
+}
+
+impl GossipConfig {
+    /// The protocol's message limits.
+    pub fn limits(&self) -> rescind_gossip::Limits {
+        rescind_gossip::Limits {
+            max_ops: self.max_ops,
+            max_bytes: self.max_bytes,
+            snapshot_after_ops: self.snapshot_after_ops,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.interval.is_zero() {
+            return bad("gossip.interval must be more than 0s".into());
+        }
+        if self.peer_timeout.is_zero() {
+            return bad("gossip.peer_timeout must be more than 0s".into());
+        }
+        if !(1..=64).contains(&self.push_fanout) {
+            return bad(format!(
+                "gossip.push_fanout must be 1..=64, got {}",
+                self.push_fanout
+            ));
+        }
+        if !(1..=100_000).contains(&self.max_ops) {
+            return bad(format!("gossip.max_ops must be 1..=100000, got {}", self.max_ops));
+        }
+        let most = rescind_core::limits::MAX_MESSAGE_BYTES / 2;
+        if !(1024..=most).contains(&self.max_bytes) {
+            return bad(format!(
+                "gossip.max_bytes must be 1024..={most} (half the largest gRPC message), got {}",
+                self.max_bytes
+            ));
+        }
+        if self.snapshot_after_ops == 0 {
+            return bad("gossip.snapshot_after_ops must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for GossipConfig {
+    fn default() -> Self {
+        let limits = rescind_gossip::Limits::default();
+        Self {
+            interval: Duration::from_millis(200),
+            push_fanout: 8,
+            peer_timeout: Duration::from_secs(2),
+            max_ops: limits.max_ops,
+            max_bytes: limits.max_bytes,
+            snapshot_after_ops: limits.snapshot_after_ops,
+        }
+    }
+}
+
+/// Shortest and longest cluster key, in visible ASCII characters.
+pub const CLUSTER_KEY_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// A cluster key's length and characters, the error naming `field`.
+pub fn check_cluster_key(field: &str, key: &str) -> Result<(), ConfigError> {
+    let n = key.len();
+    if !CLUSTER_KEY_LEN.contains(&n) {
+        return Err(ConfigError::Invalid(format!(
+            "{field}: a cluster key must be {}..={} characters, got {n}",
+            CLUSTER_KEY_LEN.start(),
+            CLUSTER_KEY_LEN.end()
+        )));
+    }
+    if let Some(pos) = key.bytes().position(|b| !b.is_ascii_graphic()) {
+        return Err(ConfigError::Invalid(format!(
+            "{field}: a cluster key must be visible ASCII (no spaces or control characters); character {} is not",
+            pos + 1
+        )));
+    }
+    Ok(())
 }
 
 /// One seed peer.
@@ -191,12 +297,12 @@ impl Default for Config {
             audit_token_key_file: None,
             peers: Vec::new(),
             cluster_key: None,
+            cluster_key_file: None,
+            cluster_id: None,
             advertise_addr: None,
-            gossip_interval: Duration::from_millis(200),
-            push_fanout: 8,
-            peer_timeout: Duration::from_secs(2),
-            gossip_max_ops: 2048,
-            snapshot_after_ops: 100_000,
+            gossip: GossipConfig::default(),
+            ready_peer_wait: Duration::from_secs(60),
+            metrics: true,
             max_watchers: 1024,
             watch_buffer: 8,
             watch_stall_timeout: Duration::from_secs(2),
@@ -232,6 +338,47 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The cluster keys, the one to send first (empty: no peer traffic):
+    /// `cluster_key`, or the lines of `cluster_key_file`, each checked.
+    pub fn cluster_keys(&self) -> Result<Vec<String>, ConfigError> {
+        if let Some(key) = &self.cluster_key {
+            check_cluster_key("cluster_key", key)?;
+            return Ok(vec![key.clone()]);
+        }
+        let Some(path) = &self.cluster_key_file else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::Invalid(format!("cluster_key_file: cannot read {}: {e}", path.display()))
+        })?;
+        let mut keys = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            check_cluster_key(
+                &format!("cluster_key_file {} line {}", path.display(), i + 1),
+                line,
+            )?;
+            keys.push(line.to_owned());
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "cluster_key_file: {} holds no key",
+                path.display()
+            )));
+        }
+        if keys.len() > 8 {
+            return Err(ConfigError::Invalid(format!(
+                "cluster_key_file: {} holds {} keys; at most 8 (rotate one at a time)",
+                path.display(),
+                keys.len()
+            )));
+        }
+        Ok(keys)
+    }
+
     /// Read a TOML config file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -283,6 +430,25 @@ impl Config {
         }
         if self.gc_interval.is_zero() {
             return Err(ConfigError::Invalid("gc_interval must be more than 0s".into()));
+        }
+        self.gossip.validate()?;
+        if let Some(id) = &self.cluster_id {
+            check_label("cluster_id", id)?;
+        }
+        if self.cluster_key.is_some() && self.cluster_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "cluster_key and cluster_key_file are both set: keep one".into(),
+            ));
+        }
+        if let Some(key) = &self.cluster_key {
+            check_cluster_key("cluster_key", key)?;
+        }
+        if !self.peers.is_empty() && self.cluster_key.is_none() && self.cluster_key_file.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "{} peer(s) configured but no cluster key: set cluster_key_file or RESCIND_CLUSTER_KEY \
+                 (the same key on every node), or remove the peers to run a lone node",
+                self.peers.len()
+            )));
         }
         self.gateway
             .validate()
@@ -354,5 +520,78 @@ mod tests {
         };
         assert!(c.validate().unwrap_err().to_string().contains("node_name"));
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn short_or_odd_cluster_keys_and_keyless_peers_are_refused() {
+        let with_key = |k: &str| Config {
+            cluster_key: Some(k.into()),
+            ..Config::default()
+        };
+        let err = with_key("too-short").validate().unwrap_err().to_string();
+        assert!(
+            err.contains("cluster_key") && err.contains("16..=256") && err.contains("got 9"),
+            "{err}"
+        );
+        let err = with_key("sixteen chars ok but spaced")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("visible ASCII") && err.contains("character 8"),
+            "{err}"
+        );
+        assert!(with_key(&"k".repeat(257)).validate().is_err());
+        assert!(with_key(&"k".repeat(16)).validate().is_ok());
+        let keyless = Config {
+            peers: vec![PeerSeed {
+                addr: "10.0.0.1:7400".into(),
+            }],
+            ..Config::default()
+        };
+        let err = keyless.validate().unwrap_err().to_string();
+        assert!(err.contains("no cluster key") && err.contains("1 peer"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_sends_its_first_key_and_checks_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(
+            &path,
+            "# new key first\nnew-key-0123456789abcdef\n\nold-key-0123456789abcdef\n",
+        )
+        .unwrap();
+        let c = Config {
+            cluster_key_file: Some(path.clone()),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.cluster_keys().unwrap(),
+            vec![
+                "new-key-0123456789abcdef".to_string(),
+                "old-key-0123456789abcdef".into()
+            ]
+        );
+        std::fs::write(&path, "good-key-0123456789abcdef\nshort\n").unwrap();
+        let err = c.cluster_keys().unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("got 5"), "{err}");
+        std::fs::write(&path, "\n# nothing\n").unwrap();
+        assert!(c.cluster_keys().unwrap_err().to_string().contains("no key"));
+        let both = Config {
+            cluster_key: Some("k".repeat(20)),
+            ..c
+        };
+        assert!(both.validate().unwrap_err().to_string().contains("both set"));
+    }
+
+    #[test]
+    fn gossip_limits_default_to_the_protocol_defaults() {
+        assert_eq!(
+            GossipConfig::default().limits(),
+            rescind_gossip::Limits::default()
+        );
+        let c: Config = toml::from_str("[gossip]\nmax_ops = 0\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("gossip.max_ops"));
     }
 }

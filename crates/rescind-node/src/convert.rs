@@ -1,4 +1,4 @@
-//! Validation of requests (DESIGN.md §7) and conversion between the wire types
+//! Validation of requests (docs/design.md §7) and conversion between the wire types
 //! and the engine's. Every error names the field and the limit.
 
 use rescind_core::check::{CheckQuery, Rule};

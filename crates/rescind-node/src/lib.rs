@@ -30,6 +30,8 @@
 //! - [`watch`]: the `Watch` stream edges and replicas follow.
 //! - [`recent`]: the newest durable ops in memory, for Watch streams.
 //! - [`net`]: the bounded accept loop and the serving threads it feeds.
+//! - [`metrics`]: the node's Prometheus metrics (one registry per node).
+//! - [`health`]: gRPC health and reflection, `/healthz`, `/readyz`, the loading server.
 //! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
 //! - [`clock`]: the injected wall clock.
 
@@ -45,7 +47,9 @@ pub mod engine;
 pub mod ext_authz;
 pub mod gateway;
 pub mod gossip;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod node_meta;
 pub mod recent;

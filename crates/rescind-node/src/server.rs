@@ -21,7 +21,6 @@ use crate::service::RevocationService;
 use crate::watch::{WatchHub, WatchSettings, cluster_id};
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use rescind_core::Op;
-use rescind_gossip::Limits;
 use rescind_jwt::Verifier;
 use rescind_proto::v1::peers_server::PeersServer;
 use tokio::sync::mpsc;
@@ -85,6 +84,8 @@ pub struct Node {
     gossip_seed: Option<u64>,
     gateway: Gateway,
     verifier: Option<Verifier>,
+    /// The cluster keys, the one sent first (empty: no peer traffic).
+    cluster_keys: Vec<String>,
 }
 
 /// What a node runs on besides its config: production uses sled, the system
@@ -155,7 +156,7 @@ impl Node {
         let parts = Parts {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
-            channels: tcp_channels(config.peer_timeout, config.peer_timeout),
+            channels: tcp_channels(config.gossip.peer_timeout, config.gossip.peer_timeout),
 
             gossip_seed: None,
         };
@@ -169,8 +170,10 @@ impl Node {
     /// token, load the state from the store, start the writer.
     pub fn assemble(config: Config, parts: Parts) -> Result<Node, NodeError> {
         config.validate()?;
+        let cluster_keys = config.cluster_keys()?;
         let (auth, token_source) = Auth::resolve(&config)?;
         let options = EngineOptions {
+            metrics: Arc::new(crate::metrics::Metrics::new(config.metrics)),
             region: config.region.clone(),
             expiry_grace: config.expiry_grace,
             write_queue: config.write_queue,
@@ -212,6 +215,7 @@ impl Node {
             token_source,
             channels: parts.channels,
             gossip_seed: parts.gossip_seed,
+            cluster_keys,
         })
     }
 
@@ -269,7 +273,7 @@ impl Node {
         })?;
         let advertise = match &self.config.advertise_addr {
             Some(a) => a.clone(),
-            None if bound.ip().is_unspecified() && self.config.cluster_key.is_some() => {
+            None if bound.ip().is_unspecified() && !self.cluster_keys.is_empty() => {
                 return Err(NodeError::Config(ConfigError::Invalid(format!(
                     "listening on {bound} with a cluster: set advertise_addr to the address peers should dial"
                 ))));
@@ -345,17 +349,14 @@ impl Node {
             gossip_seed,
             gateway,
             verifier,
+            cluster_keys,
             ..
         } = self;
         engine.with_cluster(|c| c.set_addr(advertise));
-        let limits = Limits {
-            max_ops: config.gossip_max_ops,
-            max_bytes: 1024 * 1024,
-            snapshot_after_ops: config.snapshot_after_ops,
-        };
-        let peer_channels = config
-            .cluster_key
-            .as_deref()
+        let limits = config.gossip.limits();
+        // Validated at start: a key is visible ASCII, so it makes a header.
+        let peer_channels = cluster_keys
+            .first()
             .and_then(|k| PeerChannels::new(channels, k))
             .map(Arc::new);
         let gossip = peer_channels.clone().map(|channels| {
@@ -364,26 +365,23 @@ impl Node {
                 channels,
                 local_ops,
                 GossipSettings {
-                    interval: config.gossip_interval,
-                    push_fanout: config.push_fanout,
+                    interval: config.gossip.interval,
+                    push_fanout: config.gossip.push_fanout,
                     limits,
                     seed: gossip_seed,
                 },
             )
         });
-        let peers = PeerService::new(
-            engine.clone(),
-            config.cluster_key.as_deref(),
-            limits,
-            peer_channels,
-        );
+        let peers = PeerService::new(engine.clone(), &cluster_keys, limits, peer_channels);
         let watch = WatchHub::new(
             engine.clone(),
             WatchSettings {
                 max_watchers: config.max_watchers,
                 buffer: config.watch_buffer,
                 stall_timeout: config.watch_stall_timeout,
-                cluster_id: cluster_id(config.cluster_key.as_deref(), engine.identity()),
+                cluster_id: config.cluster_id.clone().unwrap_or_else(|| {
+                    cluster_id(cluster_keys.first().map(String::as_str), engine.identity())
+                }),
             },
         );
         let http = HttpState {
@@ -393,9 +391,39 @@ impl Node {
             watch: watch.clone(),
             max_body: config.gateway.max_body_bytes,
             max_consistency_wait: config.max_consistency_wait,
+            readiness: crate::health::Readiness::new(engine.clone(), config.ready_peer_wait),
+            data_dir: config.data_dir.clone(),
         };
         let service =
             RevocationService::new(engine.clone(), auth, config.max_consistency_wait, watch.clone());
+        let health_reporter = tonic_health::server::HealthReporter::new();
+        let health = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health_reporter.clone()),
+        );
+        let (health_stop, health_stop_rx) = tokio::sync::watch::channel(false);
+        let health_task = tokio::spawn(crate::health::track(
+            health_reporter,
+            http.readiness.clone(),
+            health_stop_rx,
+        ));
+        let mut routes = tonic::service::Routes::new(
+            RevocationsServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            PeersServer::new(peers)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            AuthorizationServer::new(ExtAuthz::new(gateway)).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(health);
+        match crate::health::reflection() {
+            Ok(r) => routes = routes.add_service(r),
+            Err(e) => tracing::warn!(error = %e, "gRPC reflection is off: its descriptors did not load"),
+        }
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
         let key_refresh = verifier.map(|v| v.spawn_refresh());
         Running {
@@ -403,16 +431,11 @@ impl Node {
             http_in_flight: config.gateway.max_http_requests,
             key_refresh,
             services: Services {
-                revocations: RevocationsServer::new(service)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
-                peers: PeersServer::new(peers)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
-                ext_authz: AuthorizationServer::new(ExtAuthz::new(gateway))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                routes,
                 per_connection: config.max_concurrent_requests_per_connection,
             },
+            health_stop,
+            health_task,
             engine,
             writer,
             gossip,
@@ -436,14 +459,20 @@ struct Running {
     writer: WriterHandle,
     gossip: Option<Gossip>,
     gc: tokio::task::JoinHandle<()>,
+    /// Turned true when shutdown starts: health then reports `NOT_SERVING`.
+    health_stop: tokio::sync::watch::Sender<bool>,
+    health_task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// `shutdown`, then end every Watch stream (before tonic drains).
+    /// `shutdown`, then report `NOT_SERVING` and end every Watch stream
+    /// (before tonic drains).
     fn on_shutdown(&self, shutdown: impl Future<Output = ()> + Send) -> impl Future<Output = ()> + Send {
         let watch = self.watch.clone();
+        let health = self.health_stop.clone();
         async move {
             shutdown.await;
+            let _ = health.send(true);
             watch.stop();
         }
     }
@@ -453,6 +482,8 @@ impl Running {
     async fn stop(self) {
         self.gc.abort();
         let _ = self.gc.await;
+        let _ = self.health_stop.send(true);
+        let _ = self.health_task.await;
         if let Some(k) = self.key_refresh {
             k.abort();
             let _ = k.await;
@@ -488,9 +519,8 @@ impl<T> ServeIo for T where
 /// The node's gRPC services; cheap to clone, one clone per serving thread.
 #[derive(Clone)]
 pub(crate) struct Services {
-    revocations: RevocationsServer<RevocationService>,
-    peers: PeersServer<PeerService>,
-    ext_authz: AuthorizationServer<ExtAuthz>,
+    /// `Revocations`, `Peers`, Envoy `Authorization`, health, reflection.
+    routes: tonic::service::Routes,
     per_connection: usize,
 }
 
@@ -508,9 +538,7 @@ impl Services {
     {
         tonic::transport::Server::builder()
             .concurrency_limit_per_connection(self.per_connection)
-            .add_service(self.revocations)
-            .add_service(self.peers)
-            .add_service(self.ext_authz)
+            .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
@@ -547,10 +575,12 @@ fn default_node_name() -> String {
     if name.is_empty() { "rescind".into() } else { name }
 }
 
-/// Open a node from `config`, bind its listen address and serve until `shutdown`.
+/// Bind `config`'s listeners, answer health probes on them while the state
+/// loads ([`crate::health::Loading`]), then serve until `shutdown`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
-    let node = Node::open(config).await?;
-    let listener = node.bind().await?;
-    let http = node.bind_http().await?;
-    node.serve_with_http(listener, http, shutdown).await
+    config.validate()?;
+    config.cluster_keys()?;
+    let loading = crate::health::Loading::bind(config.listen, config.http_listen).await?;
+    let (node, listener, http) = loading.during(Node::open(config)).await;
+    node?.serve_with_http(listener, http, shutdown).await
 }

@@ -11,6 +11,7 @@ use tracing::Instrument;
 use crate::auth::Auth;
 use crate::convert::{self, invalid};
 use crate::engine::{Engine, EngineError};
+use crate::metrics::{Api, CheckOutcome};
 use crate::watch::{WatchHub, WatchStream};
 
 /// Serves checks from memory and revokes through the writer.
@@ -127,13 +128,15 @@ impl Revocations for RevocationService {
         async move {
             self.auth.require_reader(request.metadata())?;
             let valid = convert::check(request.get_ref()).map_err(invalid)?;
+            let failed = |e| count_failed(&self.engine, Api::Grpc, 1, e);
             if let Some(token) = &valid.consistency {
                 let bound = self.wait_bound(request.metadata());
                 tracing::debug!(?bound, header = ?request.metadata().get("grpc-timeout"), "waiting for consistency token");
-                self.engine.wait_for(token, bound).await.map_err(engine_status)?;
+                self.engine.wait_for(token, bound).await.map_err(failed)?;
             }
-            self.engine.serving().map_err(engine_status)?;
+            self.engine.serving().map_err(failed)?;
             let d = self.engine.check(&valid.query);
+            self.engine.metrics().checks.one(Api::Grpc, CheckOutcome::of(&d));
             Ok(Response::new(convert::decision(
                 d,
                 self.engine.node_id(),
@@ -153,14 +156,20 @@ impl Revocations for RevocationService {
             self.auth.require_reader(request.metadata())?;
             let valid = convert::check_batch(&request.get_ref().checks).map_err(invalid)?;
             let bound = self.wait_bound(request.metadata());
+            let n = valid.len() as u64;
+            let failed = |e| count_failed(&self.engine, Api::Grpc, n, e);
             for v in &valid {
                 if let Some(token) = &v.consistency {
-                    self.engine.wait_for(token, bound).await.map_err(engine_status)?;
+                    self.engine.wait_for(token, bound).await.map_err(failed)?;
                 }
             }
             let queries: Vec<_> = valid.iter().map(|v| v.query).collect();
-            self.engine.serving().map_err(engine_status)?;
+            self.engine.serving().map_err(failed)?;
             let decisions = self.engine.check_many(&queries);
+            let checks = &self.engine.metrics().checks;
+            for d in &decisions {
+                checks.one(Api::Grpc, CheckOutcome::of(d));
+            }
             // Node id and staleness go once on the batch, not on every result.
             let results = decisions.into_iter().map(convert::result).collect();
             Ok(Response::new(pb::CheckBatchResponse {
@@ -333,4 +342,18 @@ pub fn status_response(engine: &Engine, watch: &WatchHub) -> pb::StatusResponse 
         disk_checkpoint_bytes: s.disk_checkpoint_bytes,
         disk_database_bytes: s.disk_database_bytes,
     }
+}
+
+/// Count `n` checks of `api` that `e` left without an answer (a consistency
+/// token not caught up with, a node recovering), and turn `e` into a status.
+pub(crate) fn count_failed(engine: &Engine, api: Api, n: u64, e: EngineError) -> Status {
+    let outcome = match &e {
+        EngineError::NotCaughtUp { .. } => Some(CheckOutcome::NotCaughtUp),
+        EngineError::Recovering => Some(CheckOutcome::Recovering),
+        _ => None,
+    };
+    if let Some(o) = outcome {
+        engine.metrics().checks.count(api, o, n);
+    }
+    engine_status(e)
 }

@@ -5,7 +5,7 @@
 //! commits what changed in one store transaction, flushes once, publishes the
 //! new *durable* version vector, and only then answers every caller and hands
 //! the new local ops to the eager pusher. Concurrent revokes therefore share
-//! one flush, no revoke is acknowledged before it is durable (DESIGN.md §3),
+//! one flush, no revoke is acknowledged before it is durable (docs/design.md §3),
 //! and no op is gossiped before its origin can no longer lose it.
 //!
 //! What is written is the op log only: the deny set and cutoffs reach disk
@@ -233,11 +233,19 @@ impl Writer<'_> {
             (pending, state.clock().clone())
         };
         shared.applied.send_modify(|n| *n += 1);
+        let flush_started = std::time::Instant::now();
         let mut result = if batch.ops.is_empty() {
             Ok(())
         } else {
             self.store.append(&batch.ops).and_then(|()| self.store.flush())
         };
+        let metrics = &shared.metrics;
+        if !batch.ops.is_empty() {
+            metrics
+                .writer_flush_seconds
+                .observe(flush_started.elapsed().as_secs_f64());
+            metrics.writer_batch_ops.observe(batch.ops.len() as f64);
+        }
         if batch.changed || !batch.ops.is_empty() {
             self.checkpoints.changed(batch.ops.len());
         }
@@ -255,6 +263,7 @@ impl Writer<'_> {
                 .and_then(|()| self.store.truncate_log(adopted).map(drop));
         }
         let failure = result.err().map(|e| {
+            metrics.writer_errors.inc();
             tracing::error!(error = %e, "storage failed; refusing further writes until restart");
             EngineError::from(e)
         });
@@ -270,6 +279,16 @@ impl Writer<'_> {
             };
             if moved {
                 shared.durable_moved.send_modify(|n| *n += 1);
+            }
+            if let (Some(first), Some(last)) = (batch.local.first(), batch.local.last()) {
+                metrics.propagation.acked(first.seq, last.seq);
+            }
+            let local = batch.local.len() as u64;
+            if local > 0 {
+                metrics.ops_applied(false, local);
+            }
+            if batch.ops.len() as u64 > local {
+                metrics.ops_applied(true, batch.ops.len() as u64 - local);
             }
             for op in batch.local {
                 // A full queue only delays the op until the next anti-entropy round.
@@ -318,6 +337,7 @@ fn apply(shared: &Shared, state: &mut State, job: Job, now: u64, batch: &mut Bat
                 .gossip
                 .duplicate_ops
                 .fetch_add(dups, std::sync::atomic::Ordering::Relaxed);
+            shared.metrics.gossip.duplicate_ops.inc_by(dups);
             Pending::Count(reply, fresh)
         }
         Job::Snapshot {

@@ -115,6 +115,7 @@ fn start_with(
     checkpoint_ops: u64,
 ) -> (Engine, rescind_node::engine::WriterHandle) {
     let options = EngineOptions {
+        metrics: std::sync::Arc::new(rescind_node::metrics::Metrics::new(true)),
         region: "test".into(),
         expiry_grace: Duration::from_secs(60),
         write_queue: 1024,

@@ -38,6 +38,7 @@ const PER_MINUTE: u64 = 1000;
 /// (0: only at shutdown and adoption), one seed peer when `seeded`.
 fn options(clock: &Arc<FakeClock>, every_ops: u64, seeded: bool, recover_from_peers: bool) -> EngineOptions {
     EngineOptions {
+        metrics: std::sync::Arc::new(rescind_node::metrics::Metrics::new(true)),
         region: "test".into(),
         expiry_grace: Duration::from_secs(1),
         write_queue: 1024,

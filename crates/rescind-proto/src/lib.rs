@@ -5,9 +5,13 @@
 //!
 //! ## Layout
 //! - [`v1`]: the generated messages, `revocations_client` and `revocations_server`.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
 
 /// The `rescind.v1` package.
 pub mod v1 {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("rescind.v1");
 }
+
+/// The encoded `FileDescriptorSet` of `rescind.v1`, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rescind_descriptor.bin"));

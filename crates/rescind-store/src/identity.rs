@@ -3,7 +3,7 @@
 use rescind_core::OriginId;
 use serde::{Deserialize, Serialize};
 
-/// Who this data directory belongs to (DESIGN.md §2, "Node identity").
+/// Who this data directory belongs to (docs/design.md §2, "Node identity").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The node's name, fixed when the data dir was created.

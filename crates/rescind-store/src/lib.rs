@@ -1,6 +1,6 @@
 //! # rescind-store
 //!
-//! Durable state of a Rescind node behind a narrow [`Store`] trait (DESIGN.md
+//! Durable state of a Rescind node behind a narrow [`Store`] trait (docs/design.md
 //! §3, §9). The base of the state is a checkpoint file ([`Checkpoints`]: the
 //! deny set, cutoffs, version vector and expiry watermark, versioned and
 //! checksummed); the op-log tail since the checkpoints is in segment files

@@ -48,6 +48,8 @@ pub struct EngineOptions {
     pub checkpoints: crate::checkpointer::CheckpointPolicy,
     /// How the audit trail is kept.
     pub audit: crate::audit::AuditPolicy,
+    /// The node's metrics (recorded by the writer, gossip and the check paths).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether a data dir that cannot be rebuilt alone may start in
     /// recovery, to pull a snapshot from a peer (true when peers are
     /// configured); otherwise the start fails naming the damaged file.
@@ -117,6 +119,8 @@ pub(crate) struct Shared {
     freshness_floor: AtomicU64,
     /// Peer traffic counters.
     pub(crate) gossip: GossipCounters,
+    /// The node's metrics.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     pub(crate) started: Instant,
     pub(crate) store: Arc<dyn Store>,
 }
@@ -225,6 +229,7 @@ impl Engine {
             gc_last: Mutex::new((0, 0)),
             freshness_floor: AtomicU64::new(encode_floor(cluster.freshness_floor())),
             gossip: GossipCounters::default(),
+            metrics: options.metrics.clone(),
             cluster: Mutex::new(cluster),
             recovering: std::sync::atomic::AtomicBool::new(recovering),
             recovery_snapshot: std::sync::atomic::AtomicBool::new(false),
@@ -371,6 +376,10 @@ impl Engine {
 
     /// Record the durable version vector a peer reported (bounds compaction).
     pub fn note_peer_vector(&self, peer: &NodeInfo, vector: &VersionVector) {
+        self.shared
+            .metrics
+            .propagation
+            .reported(&peer.addr, &peer.region, vector.get(&self.shared.origin));
         let key = format!("{}#{:016x}", peer.name, peer.incarnation);
         self.shared
             .note_peer_vector(&key, vector.iter().map(|(o, s)| (o.clone(), s)).collect());
@@ -426,14 +435,46 @@ impl Engine {
         &self.shared.gossip
     }
 
-    /// Count one peer message (a call made or a response sent) carrying `bytes`
-    /// of encoded ops or entries.
-    pub fn count_sent(&self, bytes: usize) {
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Count one peer message (a call made or a response sent) of `kind` to a
+    /// peer of `region`, carrying `bytes` of encoded ops or entries.
+    pub fn count_sent(&self, kind: crate::metrics::MessageKind, region: &str, bytes: usize) {
         self.shared.gossip.messages.fetch_add(1, Ordering::Relaxed);
         self.shared
             .gossip
             .bytes
             .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.shared.metrics.gossip.sent(kind, region, bytes);
+    }
+
+    /// Count one peer message received (a call answered or a response read).
+    pub fn count_received(&self, kind: crate::metrics::MessageKind, region: &str, bytes: usize) {
+        self.shared.metrics.gossip.received(kind, region, bytes);
+    }
+
+    /// The region of the member at `addr` (`unknown` before it is known).
+    pub fn region_of(&self, addr: &str) -> String {
+        self.shared
+            .cluster
+            .lock()
+            .region_of(addr)
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+
+    /// The op log's floor per origin (ops at or below it have left the log;
+    /// empty when it cannot be read).
+    pub fn store_floor(&self) -> Vec<(OriginId, u64)> {
+        self.shared.store.log_floor().unwrap_or_default()
+    }
+
+    /// Writes the writer's queue holds at most.
+    pub fn write_queue_capacity(&self) -> usize {
+        self.jobs.max_capacity()
     }
 
     /// Writes queued for the writer and not yet taken into a batch.

@@ -17,6 +17,7 @@ use rescind_core::{PrincipalKind, Rule};
 use rescind_jwt::{Claims, Rejection, Verifier};
 
 use crate::engine::{Engine, RevokeCommand, RevokeTarget};
+use crate::metrics::{Api, CheckOutcome};
 
 pub mod clients;
 pub mod config;
@@ -211,7 +212,17 @@ impl Gateway {
 
     /// Allow or deny one request: verify the token, run the revocation check
     /// (every request, cache or not), then apply the staleness policy.
+    /// Counted in `rescind_checks_total{api="gateway"}`.
     pub fn decide(&self, credential: Option<Credential<'_>>, route: RoutePolicy) -> Decision {
+        let decision = self.decide_uncounted(credential, route);
+        self.engine
+            .metrics()
+            .checks
+            .one(Api::Gateway, outcome_of(&decision));
+        decision
+    }
+
+    fn decide_uncounted(&self, credential: Option<Credential<'_>>, route: RoutePolicy) -> Decision {
         let staleness_ms = self.engine.staleness_ms();
         let deny = |refusal| {
             Decision::Deny(Denied {
@@ -398,6 +409,22 @@ fn token_command(token_id: String, expires_at_ms: u64) -> RevokeCommand {
         },
         reason: "oauth2/revoke".into(),
         actor: String::new(),
+    }
+}
+
+/// How a gateway decision is counted.
+fn outcome_of(d: &Decision) -> CheckOutcome {
+    match d {
+        Decision::Allow(a) if a.stale => CheckOutcome::AllowedStale,
+        Decision::Allow(_) => CheckOutcome::Allowed,
+        Decision::Deny(denied) => match denied.refusal {
+            Refusal::NoToken => CheckOutcome::NoToken,
+            Refusal::Invalid(_) => CheckOutcome::InvalidToken,
+            Refusal::OpaqueRefused => CheckOutcome::OpaqueRefused,
+            Refusal::Revoked(rule) => CheckOutcome::Revoked(rule),
+            Refusal::Stale => CheckOutcome::StaleClosed,
+            Refusal::Recovering => CheckOutcome::Recovering,
+        },
     }
 }
 

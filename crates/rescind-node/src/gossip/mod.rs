@@ -129,7 +129,9 @@ async fn anti_entropy_loop(
         let span = tracing::debug_span!("gossip_round", peer = %addr);
         rounds.spawn(
             async move {
-                match rounds::anti_entropy(&engine, &channels, &addr, &limits).await {
+                let result = rounds::anti_entropy(&engine, &channels, &addr, &limits).await;
+                engine.metrics().gossip.round(result.is_ok());
+                match result {
                     Ok(s) if s.pulled + s.pushed > 0 || s.snapshot => {
                         tracing::debug!(
                             pulled = s.pulled,

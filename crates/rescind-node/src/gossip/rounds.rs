@@ -17,6 +17,7 @@ use super::client::{PeerChannels, PeerClient};
 use super::source::StoreSource;
 use super::wire;
 use crate::engine::Engine;
+use crate::metrics::MessageKind;
 
 /// Why a round stopped early (logged, never fatal: the next round retries).
 #[derive(Debug, thiserror::Error)]
@@ -67,12 +68,18 @@ pub async fn anti_entropy(
     let sent_at = engine.mono_ms();
     let durable = engine.durable_clock();
     let request = engine.with_cluster(|c| round::request(c, &durable));
-    engine.count_sent(0);
+    engine.count_sent(MessageKind::Exchange, &engine.region_of(addr), 0);
     let resp = client
         .exchange(wire::exchange_to_pb(&request))
         .await?
         .into_inner();
     let answer = wire::answer_from_pb(resp)?;
+    let region = answer.from.region.clone();
+    engine.count_received(
+        MessageKind::Exchange,
+        &region,
+        answer.ops.iter().map(Vec::len).sum(),
+    );
     let now = engine.mono_ms();
     let received = engine.with_cluster(|c| round::receive(c, addr, &answer, now))?;
     engine.note_peer_vector(&answer.from, &answer.clock);
@@ -85,7 +92,7 @@ pub async fn anti_entropy(
     // again once it holds everything that peer held.
     let recovering = engine.is_recovering();
     if received.snapshot_needed || (recovering && !engine.recovery_snapshot_taken()) {
-        pull_snapshot(engine, &mut client).await?;
+        pull_snapshot(engine, &mut client, &region).await?;
         stats.snapshot = true;
         if recovering {
             engine.recovery_snapshot_adopted();
@@ -104,7 +111,7 @@ pub async fn anti_entropy(
         .map_err(|e| RoundError::Store(e.to_string()))?;
     if let Some(ops) = ops {
         stats.pushed = ops.len();
-        engine.count_sent(ops.iter().map(Vec::len).sum());
+        engine.count_sent(MessageKind::Push, &region, ops.iter().map(Vec::len).sum());
         let from = engine.with_cluster(|c| c.me().clone());
         client.push(wire::push_to_pb(Push { from, ops })).await?;
     }
@@ -117,16 +124,18 @@ const MAX_SNAPSHOT_PAGES: usize = 1_000_000;
 /// Pull a whole snapshot page by page; each page is merged as it arrives (a
 /// partial snapshot is still a valid join) and the version vector it covers is
 /// raised only at the end.
-pub async fn pull_snapshot(engine: &Engine, client: &mut PeerClient) -> Result<(), RoundError> {
-    pull_pages(engine, client)
+pub async fn pull_snapshot(engine: &Engine, client: &mut PeerClient, region: &str) -> Result<(), RoundError> {
+    pull_pages(engine, client, region)
         .instrument(tracing::info_span!("snapshot_pull"))
-        .await
+        .await?;
+    engine.metrics().gossip.snapshot(true);
+    Ok(())
 }
 
-async fn pull_pages(engine: &Engine, client: &mut PeerClient) -> Result<(), RoundError> {
+async fn pull_pages(engine: &Engine, client: &mut PeerClient, region: &str) -> Result<(), RoundError> {
     let mut pull = Pull::new();
     for _ in 0..MAX_SNAPSHOT_PAGES {
-        engine.count_sent(0);
+        engine.count_sent(MessageKind::Snapshot, region, 0);
         let page = client
             .snapshot(pb::SnapshotRequest {
                 from: Some(me_pb(engine)),
@@ -135,6 +144,7 @@ async fn pull_pages(engine: &Engine, client: &mut PeerClient) -> Result<(), Roun
             .await?
             .into_inner();
         let page = wire::page_from_pb(page, pull.is_first())?;
+        engine.count_received(MessageKind::Snapshot, region, page.entry_bytes());
         let merge = pull.receive(&page)?;
         let clock = merge.clock.as_ref().map(wire::clock_pairs);
         engine.merge_snapshot(merge.deny, merge.cutoffs, clock).await?;
@@ -159,6 +169,7 @@ pub async fn push_loop(
 ) {
     let inflight = Arc::new(Semaphore::new(64));
     let mut tasks = JoinSet::new();
+    let metrics = engine.metrics().clone();
     while let Some(first) = local_ops.recv().await {
         let mut batch = vec![encode_op(&first)];
         while batch.len() < max_ops {
@@ -167,11 +178,13 @@ pub async fn push_loop(
                 Err(_) => break,
             }
         }
+        metrics.gossip.push_queue.set(local_ops.len() as i64);
         let now = engine.mono_ms();
         let targets = engine.with_cluster(|c| c.push_targets(now, fresh_ms, fanout));
         let from = me_pb(&engine);
         for addr in targets {
             let Ok(permit) = inflight.clone().try_acquire_owned() else {
+                metrics.gossip.pushes_skipped.inc();
                 tracing::debug!(peer = %addr, "push skipped: too many in flight");
                 continue;
             };
@@ -182,7 +195,11 @@ pub async fn push_loop(
                 from: Some(from.clone()),
                 ops: batch.clone(),
             };
-            engine.count_sent(batch.iter().map(Vec::len).sum());
+            engine.count_sent(
+                MessageKind::Push,
+                &engine.region_of(&addr),
+                batch.iter().map(Vec::len).sum(),
+            );
             tasks.spawn(async move {
                 if let Err(e) = client.push(request).await {
                     tracing::debug!(peer = %addr, error = %e, "eager push failed; anti-entropy will deliver");

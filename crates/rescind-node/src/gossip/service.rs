@@ -20,6 +20,7 @@ use super::wire;
 use crate::auth::SharedSecret;
 use crate::convert::invalid;
 use crate::engine::{Engine, EngineError};
+use crate::metrics::MessageKind;
 
 /// Entries per snapshot page (ids are at most 512 bytes: a page stays < 1 MiB).
 pub const SNAPSHOT_PAGE: usize = 1024;
@@ -28,7 +29,8 @@ pub const SNAPSHOT_PAGE: usize = 1024;
 #[derive(Clone)]
 pub struct PeerService {
     engine: Engine,
-    key: Option<SharedSecret>,
+    /// Every key accepted (empty: peer traffic is off).
+    keys: Arc<[SharedSecret]>,
     limits: Limits,
     /// Where to relay ops pushed in from another region (None: no gossip).
     relay: Option<Arc<PeerChannels>>,
@@ -50,16 +52,17 @@ fn page_status(e: PageError) -> Status {
 }
 
 impl PeerService {
-    /// A peer service over `engine`; `cluster_key` None refuses everything.
+    /// A peer service over `engine` accepting any of `cluster_keys`; none
+    /// refuses everything.
     pub fn new(
         engine: Engine,
-        cluster_key: Option<&str>,
+        cluster_keys: &[String],
         limits: Limits,
         relay: Option<Arc<PeerChannels>>,
     ) -> Self {
         Self {
             engine,
-            key: cluster_key.map(SharedSecret::new),
+            keys: cluster_keys.iter().map(|k| SharedSecret::new(k)).collect(),
             limits,
             relay,
         }
@@ -81,7 +84,11 @@ impl PeerService {
                 from: me.clone(),
                 ops: ops.to_vec(),
             });
-            self.engine.count_sent(ops.iter().map(Vec::len).sum());
+            self.engine.count_sent(
+                MessageKind::Relay,
+                &self.engine.region_of(&addr),
+                ops.iter().map(Vec::len).sum(),
+            );
             Some(async move {
                 if let Err(e) = client.push(request).await {
                     tracing::debug!(peer = %addr, error = %e, "relay failed; anti-entropy will deliver");
@@ -93,16 +100,18 @@ impl PeerService {
 
     #[allow(clippy::result_large_err)]
     fn authenticate<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let Some(key) = &self.key else {
+        if self.keys.is_empty() {
             return Err(Status::permission_denied(
                 "peer traffic is disabled: this node has no cluster key configured",
             ));
-        };
+        }
         let given = req
             .metadata()
             .get(CLUSTER_KEY_HEADER)
             .and_then(|v| v.to_str().ok());
-        if given.is_some_and(|g| key.matches(g)) {
+        // Every key is compared, so the time taken does not say which matched.
+        let matched = given.is_some_and(|g| self.keys.iter().fold(false, |any, k| k.matches(g) | any));
+        if matched {
             return Ok(());
         }
         let from = req
@@ -138,6 +147,8 @@ impl Peers for PeerService {
         let req = wire::exchange_from_pb(request.into_inner()).map_err(invalid)?;
         let span = tracing::debug_span!("peer.exchange", peer = %req.from.name);
         async move {
+            self.engine
+                .count_received(MessageKind::Exchange, &req.from.region, 0);
             let now = self.engine.mono_ms();
             // Ages before the clock: the clock we send can only cover more.
             let greeting = self.engine.with_cluster(|c| round::greet(c, &req, now));
@@ -152,7 +163,11 @@ impl Peers for PeerService {
                 .map_err(internal)?
                 .map_err(internal)?;
             let answer = greeting.answer(&mine, plan);
-            self.engine.count_sent(answer.ops.iter().map(Vec::len).sum());
+            self.engine.count_sent(
+                MessageKind::Exchange,
+                &req.from.region,
+                answer.ops.iter().map(Vec::len).sum(),
+            );
             Ok(Response::new(wire::answer_to_pb(answer)))
         }
         .instrument(span)
@@ -164,6 +179,9 @@ impl Peers for PeerService {
         let push = wire::push_from_pb(request.into_inner()).map_err(invalid)?;
         let span = tracing::debug_span!("peer.push", peer = %push.from.name, ops = push.ops.len());
         async move {
+            let bytes = push.ops.iter().map(Vec::len).sum();
+            self.engine
+                .count_received(MessageKind::Push, &push.from.region, bytes);
             let now = self.engine.mono_ms();
             let ops = self
                 .engine
@@ -195,6 +213,9 @@ impl Peers for PeerService {
         let from = wire::node_from_pb("from", r.from).map_err(invalid)?;
         let span = tracing::debug_span!("peer.snapshot", peer = %from.name);
         let cursor = r.cursor;
+        let first_page = cursor.is_empty();
+        let region = from.region.clone();
+        self.engine.count_received(MessageKind::Snapshot, &region, 0);
         let page = self
             .engine
             .store_read(move |store| snapshot::page(&StoreSource(store), &cursor, SNAPSHOT_PAGE))
@@ -202,7 +223,11 @@ impl Peers for PeerService {
             .await
             .map_err(internal)?
             .map_err(page_status)?;
-        self.engine.count_sent(page.entry_bytes());
+        self.engine
+            .count_sent(MessageKind::Snapshot, &region, page.entry_bytes());
+        if first_page {
+            self.engine.metrics().gossip.snapshot(false);
+        }
         Ok(Response::new(wire::page_to_pb(page)))
     }
 }

@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::{HttpState, body, metadata};
 use crate::convert;
 use crate::engine::RevokeOutcome;
+use crate::metrics::{Api, CheckOutcome};
 
 /// `TokenRevocation`.
 #[derive(Deserialize)]
@@ -219,11 +220,18 @@ pub(super) async fn check(
         issuer: c.issuer,
     };
     let valid = convert::check(&message)?;
+    let failed = |e| {
+        crate::service::count_failed(&s.engine, Api::Http, 1, e);
+    };
     if let Some(token) = &valid.consistency {
-        s.engine.wait_for(token, s.max_consistency_wait).await?;
+        s.engine
+            .wait_for(token, s.max_consistency_wait)
+            .await
+            .inspect_err(|e| failed(e.clone()))?;
     }
-    s.engine.serving()?;
+    s.engine.serving().inspect_err(|e| failed(e.clone()))?;
     let d = s.engine.check(&valid.query);
+    s.engine.metrics().checks.one(Api::Http, CheckOutcome::of(&d));
     let r = convert::decision(d, s.engine.node_id(), s.engine.staleness_ms());
     Ok(Json(json!({
         "revoked": r.revoked,

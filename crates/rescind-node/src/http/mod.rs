@@ -7,6 +7,8 @@
 //! - [`api`]: `/v1/revocations`, `/v1/revocations:batch`, `/v1/check`, `/v1/status`.
 //! - [`authz`]: `/v1/authz`, forward-auth for nginx, Caddy and Traefik.
 //! - [`oauth`]: RFC 7009 `/oauth2/revoke`, RFC 7662 `/oauth2/introspect`.
+//! - [`probes`]: `/metrics`, `/healthz`, `/readyz` (no token: for Prometheus
+//!   and orchestrators).
 //! - [`body`]: body size, content type and parsing, each failure named.
 //! - [`error`]: the `ApiError` every handler answers with.
 //! - `openapi.json`: the OpenAPI 3 document served at `/v1/openapi.json`.
@@ -37,6 +39,7 @@ pub mod authz;
 pub mod body;
 pub mod error;
 pub mod oauth;
+pub mod probes;
 
 pub use error::ApiError;
 
@@ -62,6 +65,10 @@ pub struct HttpState {
     pub max_body: usize,
     /// Longest consistency-token wait.
     pub max_consistency_wait: Duration,
+    /// What `/readyz` answers.
+    pub readiness: crate::health::Readiness,
+    /// The data dir (for its file system's free space).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The `authorization` header as gRPC metadata, for the shared auth checks.
@@ -106,6 +113,9 @@ pub fn router(state: HttpState, max_in_flight: usize) -> Router {
         .route("/v1/authz", any(authz::authz))
         .route("/oauth2/revoke", post(oauth::revoke))
         .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/metrics", get(probes::metrics))
+        .route("/healthz", get(crate::health::healthz))
+        .route("/readyz", get(probes::readyz))
         .route(
             "/v1/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
