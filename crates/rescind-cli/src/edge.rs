@@ -239,7 +239,12 @@ impl rescind_node::net::Serve for EdgeServices {
 
 /// Run an edge until SIGINT or SIGTERM; saves its checkpoint on the way out.
 pub async fn edge(mut args: EdgeArgs) -> anyhow::Result<()> {
-    crate::serve::init_logs(&args.log, crate::ops_flags::LogFormat::Text)?;
+    let _logs = crate::traces::init(
+        &args.log,
+        crate::traces::LogFormat::Text,
+        &crate::traces::TraceArgs::default(),
+        &[],
+    )?;
     args.check_token = std::env::var("RESCIND_CHECK_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

@@ -14,6 +14,7 @@
 //!   [`bulk`] is `revoke tokens --from-file`.
 //! - [`edge`]: `rescind edge`, the sidecar serving checks from a local replica.
 //! - [`timearg`]: TIME and DUR arguments.
+//! - [`traces`]: logs on stderr and the optional OTLP trace exporter.
 
 mod audit;
 mod bulk;
@@ -29,6 +30,7 @@ mod serve;
 mod status;
 mod storage_flags;
 mod timearg;
+mod traces;
 
 /// mimalloc: measurably less CPU per request than glibc malloc on the
 /// check path (see README → Benchmarks), and less fragmentation.

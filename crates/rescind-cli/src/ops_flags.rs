@@ -5,19 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use rescind_node::Config;
 
 use crate::timearg::parse_duration;
-
-/// How log lines are written to stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line (timestamp, level, target, fields, spans).
-    Json,
-}
 
 /// Replication and operations flags.
 #[derive(Args, Debug)]
@@ -70,7 +61,7 @@ pub struct OpsArgs {
     max_consistency_wait: Option<Duration>,
     /// Log line format on stderr.
     #[arg(long, env = "RESCIND_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    pub log_format: crate::traces::LogFormat,
 }
 
 impl OpsArgs {

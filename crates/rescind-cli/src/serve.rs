@@ -1,6 +1,6 @@
 //! `rescind serve`: layer the configuration and run a node until a signal.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -62,6 +62,8 @@ pub struct ServeArgs {
     storage: crate::storage_flags::StorageArgs,
     #[command(flatten)]
     ops: crate::ops_flags::OpsArgs,
+    #[command(flatten)]
+    traces: crate::traces::TraceArgs,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -132,8 +134,19 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// Run a node until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logs(&args.log, args.ops.log_format)?;
     let config = layered_config(&args)?;
+    let mut resource = vec![("rescind.region", config.region.clone())];
+    if let Some(name) = &config.node_name {
+        resource.push(("service.instance.id", name.clone()));
+    }
+    let traces = crate::traces::init(&args.log, args.ops.log_format, &args.traces, &resource)?;
+    let served = run(config).await;
+    // Flushing blocks until the collector answers or its deadline passes.
+    tokio::task::spawn_blocking(move || traces.shutdown()).await.ok();
+    served
+}
+
+async fn run(config: rescind_node::Config) -> anyhow::Result<()> {
     config.validate()?;
     config.cluster_keys()?;
     // Bound first: health probes get NOT_SERVING (gRPC) and 503 (/readyz)
@@ -203,19 +216,6 @@ async fn recovery_deadline(engine: rescind_node::Engine, timeout: std::time::Dur
             return;
         }
     }
-}
-
-/// Logs to stderr with the `--log` filter, as text or one JSON object per line.
-pub fn init_logs(filter: &str, format: crate::ops_flags::LogFormat) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log")?;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        crate::ops_flags::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        crate::ops_flags::LogFormat::Json => logs.json().with_current_span(true).init(),
-    }
-    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.
