@@ -64,6 +64,9 @@ EXPOSE 7400 7480
 # (grpc.health.v1, service ""), exit 0 only while SERVING, i.e. loaded and not
 # recovering. Start period: loading 10M ids takes seconds, recovering from a
 # peer can take minutes (bounded by recovery_timeout, default 5m).
+# With client TLS (--tls-cert), set RESCIND_TLS_CA (and RESCIND_TLS_SERVER_NAME,
+# a name the certificate is valid for) in the container: `rescind health`
+# reads both from the environment.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=2m --retries=3 \
     CMD ["/usr/local/bin/rescind", "health", "--addr", "127.0.0.1:7400", "--timeout", "3s"]
 

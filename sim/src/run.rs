@@ -101,6 +101,8 @@ fn node_config(s: &Scenario, name: &str, region: &str) -> Config {
         cluster_key: s.replication.then(|| CLUSTER_KEY.into()),
         peers: seeds,
         advertise_addr: Some(format!("{name}:{PORT}")),
+        // A simulated network: the cluster key is the peers' credential here.
+        insecure_peers: true,
         gossip: rescind_node::config::GossipConfig {
             interval: s.gossip_interval,
             ..Default::default()

@@ -8,6 +8,7 @@
 //! - [`NodeProc`]: one `rescind serve` process (start, kill -9, restart).
 //! - [`rescind_bin`]: where the binary is (built by `cargo test` before any test runs).
 //! - [`cluster`]: several nodes in several regions on loopback.
+//! - [`certs`]: a CA and node certificates, made at run time.
 //! - [`edge`]: a `rescind edge` process.
 //! - [`gateway`]: JWTs from the test-only fixture keys, an HTTP client, a test upstream, nginx.
 //! - `tests/*.rs`: the acceptance tests.
@@ -19,6 +20,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod certs;
 pub mod cluster;
 pub mod edge;
 pub mod gateway;

@@ -292,7 +292,11 @@ pub async fn edge(mut args: EdgeArgs) -> anyhow::Result<()> {
         services,
         listener,
         threads,
-        args.max_connections,
+        rescind_node::net::ConnLimits {
+            max_connections: args.max_connections,
+            idle: rescind_node::limits::LimitsConfig::default().idle(),
+            tls: None,
+        },
         crate::serve::shutdown_signal(),
     )
     .await

@@ -25,13 +25,29 @@ pub struct HealthArgs {
     /// Give up after this long (DUR).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     timeout: Duration,
+    /// Dial over TLS, trusting this CA bundle (PEM): for a node with --tls-cert.
+    #[arg(long, env = "RESCIND_TLS_CA")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Name the node's certificate must be valid for. [default: the address's host]
+    #[arg(long, env = "RESCIND_TLS_SERVER_NAME")]
+    tls_server_name: Option<String>,
 }
 
 /// Print the node's serving status; an error unless it is `SERVING`.
 pub async fn health(args: HealthArgs) -> anyhow::Result<()> {
-    let url = format!("http://{}", args.addr);
-    let channel = Channel::from_shared(url)
-        .map_err(|e| anyhow!("--addr {}: {e}", args.addr))?
+    let scheme = if args.tls_ca.is_some() { "https" } else { "http" };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{}", args.addr))
+        .map_err(|e| anyhow!("--addr {}: {e}", args.addr))?;
+    if let Some(ca) = &args.tls_ca {
+        let pem = std::fs::read(ca).map_err(|e| anyhow!("--tls-ca {}: {e}", ca.display()))?;
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        if let Some(name) = &args.tls_server_name {
+            tls = tls.domain_name(name.clone());
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| anyhow!("--tls-ca: {e}"))?;
+    }
+    let channel = endpoint
         .connect_timeout(args.timeout)
         .timeout(args.timeout)
         .connect()

@@ -7,7 +7,8 @@
 //! - `main.rs`: the command line (clap) and dispatch.
 //! - [`serve`]: config layering (defaults ← TOML ← env ← flags) and the node's lifetime;
 //!   [`gateway_flags`] holds the HTTP, `[gateway]` and `[jwt]` flags,
-//!   [`storage_flags`] the storage ones, [`ops_flags`] `[gossip]`, keys, metrics and logs.
+//!   [`storage_flags`] the storage ones, [`ops_flags`] `[gossip]`, keys, metrics and logs,
+//!   [`tls_flags`] `[tls]`.
 //! - [`health`]: `rescind health`, the gRPC health probe.
 //! - [`opts`]: options every client command takes, and the `rescind_client::Client` they make.
 //! - [`revoke`], [`check`], [`status`], [`peers`]: one file per client command;
@@ -30,6 +31,7 @@ mod serve;
 mod status;
 mod storage_flags;
 mod timearg;
+mod tls_flags;
 mod traces;
 
 /// mimalloc: measurably less CPU per request than glibc malloc on the

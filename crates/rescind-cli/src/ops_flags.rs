@@ -59,6 +59,26 @@ pub struct OpsArgs {
     /// Longest a Check with a consistency token waits to catch up (DUR). [default: 5s]
     #[arg(long, env = "RESCIND_MAX_CONSISTENCY_WAIT", value_parser = parse_duration)]
     max_consistency_wait: Option<Duration>,
+    /// Close a connection silent (nothing read or written) this long; 0s:
+    /// never (DUR). [default: 5m]
+    #[arg(long, env = "RESCIND_IDLE_TIMEOUT", value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Close a connection that sends nothing this long after it is accepted (DUR). [default: 10s]
+    #[arg(long, env = "RESCIND_FIRST_BYTE_TIMEOUT", value_parser = parse_duration)]
+    first_byte_timeout: Option<Duration>,
+    /// Longest a unary request may take (DUR); a shorter grpc-timeout wins. [default: 30s]
+    #[arg(long, env = "RESCIND_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    request_timeout: Option<Duration>,
+    /// Largest header block of one gRPC request, bytes (1024..=1048576). [default: 16384]
+    #[arg(long, env = "RESCIND_MAX_HEADER_BYTES")]
+    max_header_bytes: Option<u32>,
+    /// Failed authentications one source address may make at once before it
+    /// is throttled (1..=100000). [default: 20]
+    #[arg(long, env = "RESCIND_AUTH_FAILURE_BURST")]
+    auth_failure_burst: Option<u32>,
+    /// Failed authentications per second a source address earns back (1..=100000). [default: 1]
+    #[arg(long, env = "RESCIND_AUTH_FAILURES_PER_SECOND")]
+    auth_failures_per_second: Option<u32>,
     /// Log line format on stderr.
     #[arg(long, env = "RESCIND_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::traces::LogFormat,
@@ -109,6 +129,25 @@ impl OpsArgs {
         }
         if let Some(v) = self.max_consistency_wait {
             config.max_consistency_wait = v;
+        }
+        let l = &mut config.limits;
+        if let Some(v) = self.idle_timeout {
+            l.idle_timeout = v;
+        }
+        if let Some(v) = self.first_byte_timeout {
+            l.first_byte_timeout = v;
+        }
+        if let Some(v) = self.request_timeout {
+            l.request_timeout = v;
+        }
+        if let Some(v) = self.max_header_bytes {
+            l.max_header_bytes = v;
+        }
+        if let Some(v) = self.auth_failure_burst {
+            l.auth_failure_burst = v;
+        }
+        if let Some(v) = self.auth_failures_per_second {
+            l.auth_failures_per_second = v;
         }
     }
 }

@@ -37,6 +37,22 @@ pub struct ClientOpts {
     /// Give up after this long (DUR), retries on other nodes included.
     #[arg(long, default_value = "5s", value_parser = parse_duration, global = true)]
     pub timeout: Duration,
+    /// Dial the nodes over TLS, trusting this CA bundle (PEM).
+    #[arg(long, env = "RESCIND_TLS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for nodes that require one (`tls.client_ca`).
+    #[arg(long, env = "RESCIND_CLIENT_CERT", global = true, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key of --client-cert (PEM).
+    #[arg(long, env = "RESCIND_CLIENT_KEY", global = true, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Name the nodes' certificates must be valid for. [default: each address's host]
+    #[arg(long, env = "RESCIND_TLS_SERVER_NAME", global = true)]
+    pub tls_server_name: Option<String>,
+}
+
+fn read_pem(flag: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow!("{flag} {}: {e}", path.display()))
 }
 
 impl ClientOpts {
@@ -64,6 +80,22 @@ impl ClientOpts {
         config.attempt_timeout = self.timeout;
         config.connect_timeout = self.timeout;
         config.token = self.token();
+        if let Some(ca) = &self.tls_ca {
+            let identity = match (&self.client_cert, &self.client_key) {
+                (Some(c), Some(k)) => Some((read_pem("--client-cert", c)?, read_pem("--client-key", k)?)),
+                _ => None,
+            };
+            let tls = rescind_client::ClientTls {
+                ca_pem: read_pem("--tls-ca", ca)?,
+                identity,
+                server_name: self.tls_server_name.clone(),
+            };
+            config.connector = Some(rescind_client::tls_connector(self.timeout, tls));
+        } else if self.client_cert.is_some() {
+            return Err(anyhow!(
+                "--client-cert needs --tls-ca (the CA the node's certificate chains to)"
+            ));
+        }
         let several = config.endpoints.len() > 1;
         let client = Client::new(config).map_err(|e| anyhow!("--addr {}: {e}", self.addr))?;
         if several {
@@ -75,9 +107,35 @@ impl ClientOpts {
     /// A client error for people: one line naming the node.
     pub fn error(&self, e: ClientError) -> anyhow::Error {
         match e {
-            ClientError::Unreachable { attempts, .. } => anyhow!("cannot reach rescind node at {attempts}"),
-            other => anyhow!("{other}"),
+            ClientError::Unreachable { attempts, .. } => {
+                anyhow!(
+                    "cannot reach rescind node at {attempts}{}",
+                    tls_hint(&attempts, self.tls_ca.is_some())
+                )
+            }
+            other => {
+                let text = other.to_string();
+                anyhow!("{text}{}", tls_hint(&text, self.tls_ca.is_some()))
+            }
         }
+    }
+}
+
+/// A hint for the TLS failures people meet first.
+fn tls_hint(attempts: &str, tls: bool) -> &'static str {
+    let lower = attempts.to_ascii_lowercase();
+    if !tls && (lower.contains("permissiondenied: h2 protocol error") || lower.contains("requires tls")) {
+        "\nhint: the node requires TLS (it refused a plaintext connection): pass --tls-ca with the CA \
+         its certificate chains to"
+    } else if tls && (lower.contains("unknownissuer") || lower.contains("invalid peer certificate")) {
+        "\nhint: the node's certificate does not chain to --tls-ca, or is not valid for the address \
+         (see --tls-server-name)"
+    } else if tls && lower.contains("certificate required") {
+        "\nhint: the node requires a client certificate: pass --client-cert and --client-key"
+    } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
+        "\nhint: the node does not speak TLS on this port: drop --tls-ca"
+    } else {
+        ""
     }
 }
 

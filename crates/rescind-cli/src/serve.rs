@@ -64,6 +64,8 @@ pub struct ServeArgs {
     ops: crate::ops_flags::OpsArgs,
     #[command(flatten)]
     traces: crate::traces::TraceArgs,
+    #[command(flatten)]
+    tls: crate::tls_flags::TlsArgs,
     /// Log filter (tracing EnvFilter syntax), logs go to stderr.
     #[arg(long, env = "RESCIND_LOG", default_value = "info")]
     log: String,
@@ -118,6 +120,7 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     args.gateway.apply(&mut config);
     args.storage.apply(&mut config);
     args.ops.apply(&mut config);
+    args.tls.apply(&mut config);
     // Only from the environment: a token on the command line shows in `ps`.
     if let Some(t) = env_nonempty("RESCIND_ADMIN_TOKEN") {
         config.admin_token = Some(t);
@@ -148,10 +151,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(config: rescind_node::Config) -> anyhow::Result<()> {
     config.validate()?;
+    raise_open_file_limit();
     config.cluster_keys()?;
     // Bound first: health probes get NOT_SERVING (gRPC) and 503 (/readyz)
     // while the state loads.
-    let loading = rescind_node::health::Loading::bind(config.listen, config.http_listen).await?;
+    let loading =
+        rescind_node::health::Loading::bind(config.listen, config.http_listen, !config.tls.client_tls())
+            .await?;
     let http_addr = loading.http_addr().map_or("off".into(), |a| a.to_string());
     println!(
         "rescind loading on {} (http {http_addr})",
@@ -215,6 +221,28 @@ async fn recovery_deadline(engine: rescind_node::Engine, timeout: std::time::Dur
             tracing::error!("no peer gave this node its state in time; stopping");
             return;
         }
+    }
+}
+
+/// Raise the soft open-file limit to the hard one: every connection is a
+/// descriptor, and the common soft default (1024) is below max_connections
+/// plus the store's files.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), Some(max)) = (limit.current, limit.maximum) else {
+        return;
+    };
+    if current >= max {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(max),
+        maximum: Some(max),
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::info!(from = current, to = max, "open-file limit raised"),
+        Err(e) => tracing::warn!(limit = current, error = %e, "cannot raise the open-file limit"),
     }
 }
 

@@ -36,6 +36,50 @@ pub fn tcp_connector(connect_timeout: Duration) -> Connector {
     })
 }
 
+/// TLS to the nodes: the CA their certificates chain to, optionally a
+/// client certificate (for nodes with `tls.client_ca`), and the name to
+/// check the certificates for (default: each endpoint's host).
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// PEM of the CA bundle the nodes' certificates chain to.
+    pub ca_pem: Vec<u8>,
+    /// PEM of a client certificate chain and its key.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the nodes' certificates must be valid for.
+    pub server_name: Option<String>,
+}
+
+/// A connector dialing `https://{addr}` over TLS, otherwise as
+/// [`tcp_connector`].
+pub fn tls_connector(connect_timeout: Duration, tls: ClientTls) -> Connector {
+    Arc::new(move |addr: &str| {
+        let host_port = addr
+            .strip_prefix("https://")
+            .or_else(|| addr.strip_prefix("http://"))
+            .unwrap_or(addr);
+        let url = format!("https://{host_port}");
+        let mut config = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
+        if let Some((cert, key)) = &tls.identity {
+            config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        if let Some(name) = &tls.server_name {
+            config = config.domain_name(name.clone());
+        }
+        let endpoint = Channel::from_shared(url)
+            .map_err(|_| ClientError::Config(format!("endpoint `{addr}` is not host:port or a URL")))?
+            .tls_config(config)
+            .map_err(|e| ClientError::Config(format!("tls: {e}")))?;
+        Ok(endpoint
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(connect_timeout)
+            .keep_alive_while_idle(true)
+            .connect_lazy())
+    })
+}
+
 /// Most endpoints one client takes.
 pub const MAX_ENDPOINTS: usize = 64;
 

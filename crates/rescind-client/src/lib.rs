@@ -47,7 +47,7 @@ pub mod replica;
 pub use answer::{Checked, NodeStatus, Reason, Revoked, staleness_from_wire};
 pub use client::{Client, ClientConfig};
 pub use consistency::ConsistencyToken;
-pub use endpoints::Connector;
+pub use endpoints::{ClientTls, Connector, tls_connector};
 pub use error::ClientError;
 pub use policy::{FailPolicy, Verdict, Why};
 pub use query::Query;

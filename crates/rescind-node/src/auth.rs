@@ -63,6 +63,27 @@ pub struct Auth {
     admin: [u8; 32],
     check: Option<[u8; 32]>,
     redactor: Redactor,
+    throttle: std::sync::Arc<crate::limits::AuthThrottle>,
+}
+
+/// Metadata key carrying the caller's address to [`Auth`]: set by the
+/// servers from the connection (a value sent by the client is dropped first,
+/// see [`set_source`]), never by a client.
+pub const SOURCE_HEADER: &str = "x-rescind-source";
+
+/// Replace any `x-rescind-source` the client sent with the connection's
+/// address (or none).
+pub fn set_source(headers: &mut http::HeaderMap, source: Option<std::net::IpAddr>) {
+    headers.remove(SOURCE_HEADER);
+    if let Some(ip) = source
+        && let Ok(v) = http::HeaderValue::from_str(&ip.to_string())
+    {
+        headers.insert(SOURCE_HEADER, v);
+    }
+}
+
+fn source(metadata: &MetadataMap) -> Option<std::net::IpAddr> {
+    metadata.get(SOURCE_HEADER)?.to_str().ok()?.parse().ok()
 }
 
 impl std::fmt::Debug for Auth {
@@ -96,6 +117,7 @@ impl Auth {
                 admin: hash(&admin),
                 check: config.check_token.as_deref().map(hash),
                 redactor: Redactor::new(&admin),
+                throttle: std::sync::Arc::new(crate::limits::AuthThrottle::from_config(&config.limits)),
             },
             source,
         ))
@@ -109,20 +131,45 @@ impl Auth {
             admin: hash(&format!("{unguessable:?}")),
             check: check_token.map(hash),
             redactor: Redactor::new(&format!("{:?}", rand::random::<[u8; 32]>())),
+            throttle: std::sync::Arc::new(crate::limits::AuthThrottle::from_config(
+                &crate::limits::LimitsConfig::default(),
+            )),
         }
     }
 
     /// `Revoke` and other writes: the admin token is required.
     #[allow(clippy::result_large_err)]
     pub fn require_admin(&self, metadata: &MetadataMap) -> Result<(), Status> {
-        match bearer(metadata)? {
-            Some(t) if ct_eq(&hash(t), &self.admin) => Ok(()),
-            Some(_) => Err(Status::unauthenticated(
+        let result = match bearer(metadata) {
+            Ok(Some(t)) if ct_eq(&hash(t), &self.admin) => return Ok(()),
+            Ok(Some(_)) => Err(Status::unauthenticated(
                 "authorization: the bearer token is not the admin token",
             )),
-            None => Err(Status::unauthenticated(
+            Ok(None) => Err(Status::unauthenticated(
                 "authorization: missing; this call needs `authorization: Bearer <admin token>`",
             )),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.failed(metadata, e))
+    }
+
+    /// A failed authentication: counted against its source address, and
+    /// answered "throttled" once the address has failed too often.
+    fn failed(&self, metadata: &MetadataMap, status: Status) -> Status {
+        let from = source(metadata);
+        match self.throttle.fail(from) {
+            crate::limits::Failure::Counted => status,
+            crate::limits::Failure::Throttled { log } => {
+                if log {
+                    tracing::warn!(
+                        source = ?from,
+                        "throttling failed authentications from this address (logged once a minute)"
+                    );
+                }
+                Status::resource_exhausted(
+                    "authorization: too many failed authentications from this address; retry later",
+                )
+            }
         }
     }
 
@@ -132,21 +179,22 @@ impl Auth {
         let Some(check) = &self.check else {
             return Ok(());
         };
-        match bearer(metadata)? {
-            Some(t) => {
+        let result = match bearer(metadata) {
+            Ok(Some(t)) => {
                 let h = hash(t);
                 if ct_eq(&h, check) | ct_eq(&h, &self.admin) {
-                    Ok(())
-                } else {
-                    Err(Status::unauthenticated(
-                        "authorization: the bearer token is not the check token",
-                    ))
+                    return Ok(());
                 }
+                Err(Status::unauthenticated(
+                    "authorization: the bearer token is not the check token",
+                ))
             }
-            None => Err(Status::unauthenticated(
+            Ok(None) => Err(Status::unauthenticated(
                 "authorization: missing; this node needs `authorization: Bearer <check token>` for reads",
             )),
-        }
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.failed(metadata, e))
     }
 
     /// True when `token` is the admin token (for HTTP front ends that take
@@ -302,6 +350,18 @@ mod tests {
             ..config
         };
         assert_eq!(Auth::resolve(&ok).unwrap().1, TokenSource::Configured);
+    }
+
+    #[test]
+    fn a_client_cannot_choose_its_source_address() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(SOURCE_HEADER, "10.9.9.9".parse().unwrap());
+        set_source(&mut headers, None);
+        assert!(headers.get(SOURCE_HEADER).is_none());
+        headers.insert(SOURCE_HEADER, "10.9.9.9".parse().unwrap());
+        set_source(&mut headers, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(headers.get_all(SOURCE_HEADER).iter().count(), 1);
+        assert_eq!(headers.get(SOURCE_HEADER).unwrap(), "192.0.2.1");
     }
 
     #[test]

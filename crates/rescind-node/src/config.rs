@@ -129,6 +129,13 @@ pub struct Config {
     /// `[jwt]`: the keys and claim rules JWTs are verified with. Absent: no
     /// keys, and every JWT is refused.
     pub jwt: Option<rescind_jwt::JwtConfig>,
+    /// `[limits]`: idle connections, request deadlines, failed-auth throttling.
+    pub limits: crate::limits::LimitsConfig,
+    /// `[tls]`: TLS for clients, mutual TLS for peers (see [`crate::tls`]).
+    pub tls: crate::tls::TlsConfig,
+    /// Let a node listening beyond loopback talk to peers without mutual TLS
+    /// (the cluster key alone). Default false: such a node refuses to start.
+    pub insecure_peers: bool,
 }
 
 /// `"off"`, or a socket address.
@@ -309,6 +316,9 @@ impl Default for Config {
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7480))),
             gateway: GatewayConfig::default(),
             jwt: None,
+            limits: crate::limits::LimitsConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
+            insecure_peers: false,
         }
     }
 }
@@ -450,6 +460,12 @@ impl Config {
                 self.peers.len()
             )));
         }
+        self.limits
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let cluster = self.cluster_key.is_some() || self.cluster_key_file.is_some();
+        crate::tls::check_exposure(&self.tls, self.listen, cluster, self.insecure_peers)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.gateway
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;

@@ -172,8 +172,15 @@ fn bind_twice(addr: SocketAddr) -> std::io::Result<(TcpListener, TcpListener)> {
 }
 
 impl Loading {
-    /// Bind `grpc` and `http` and answer probes on them.
-    pub async fn bind(grpc: SocketAddr, http: Option<SocketAddr>) -> Result<Loading, crate::NodeError> {
+    /// Bind `grpc` and `http` and answer probes on them in plaintext; with
+    /// `probes` false (client TLS: the certificates load with the node)
+    /// only hold the ports, so connections wait in the backlog until the
+    /// node serves them.
+    pub async fn bind(
+        grpc: SocketAddr,
+        http: Option<SocketAddr>,
+        probes: bool,
+    ) -> Result<Loading, crate::NodeError> {
         let bind_err = |addr| move |source| crate::NodeError::Bind { addr, source };
         let (grpc_listener, grpc_twin) = bind_twice(grpc).map_err(bind_err(grpc))?;
         let http_pair = match http {
@@ -182,6 +189,14 @@ impl Loading {
         };
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        if !probes {
+            return Ok(Loading {
+                grpc: grpc_listener,
+                http: http_pair.map(|(listener, _)| listener),
+                stop,
+                tasks,
+            });
+        }
         let (reporter, health) = not_serving().await;
         let mut rx = stop_rx.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_twin);
@@ -208,7 +223,7 @@ impl Loading {
                 let stopped = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = crate::http::serve(twin, router, stopped).await {
+                if let Err(e) = crate::http::serve(twin, router, None, stopped).await {
                     tracing::warn!(error = %e, "HTTP health while loading failed");
                 }
             }));
@@ -275,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn while_loading_probes_answer_not_serving_and_the_listeners_are_handed_over() {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let loading = Loading::bind(any, Some(any)).await.unwrap();
+        let loading = Loading::bind(any, Some(any), true).await.unwrap();
         let (grpc, http) = (loading.grpc_addr().unwrap(), loading.http_addr().unwrap());
         let (loaded, load) = tokio::sync::oneshot::channel::<()>();
         let probes = tokio::spawn(async move {

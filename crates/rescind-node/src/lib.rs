@@ -29,7 +29,9 @@
 //! - [`http`]: the HTTP API (JSON, RFC 7009 / 7662, forward-auth) on its own port.
 //! - [`watch`]: the `Watch` stream edges and replicas follow.
 //! - [`recent`]: the newest durable ops in memory, for Watch streams.
-//! - [`net`]: the bounded accept loop and the serving threads it feeds.
+//! - [`net`]: the bounded accept loop, idle connections, the serving threads it feeds.
+//! - [`tls`]: TLS for clients and mutual TLS between peers, reloaded from files.
+//! - [`limits`]: `[limits]` (idle, deadlines, header size) and the failed-auth throttle.
 //! - [`metrics`]: the node's Prometheus metrics (one registry per node).
 //! - [`health`]: gRPC health and reflection, `/healthz`, `/readyz`, the loading server.
 //! - [`server`]: [`Node`] (open, bind, serve) and [`run`].
@@ -49,6 +51,7 @@ pub mod gateway;
 pub mod gossip;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod net;
 pub mod node_meta;
@@ -56,6 +59,7 @@ pub mod recent;
 pub mod recovery;
 pub mod server;
 pub mod service;
+pub mod tls;
 pub mod watch;
 pub mod writer;
 

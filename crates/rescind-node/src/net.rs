@@ -19,15 +19,115 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
 use crate::server::{NodeError, Services};
+use crate::tls::Tls;
+use crate::tls::accept::{Port, Stream};
 
-/// A TCP connection that holds one of the server's connection permits until
-/// it closes (mini-redis's bounded accept loop).
+/// A connection (plaintext or TLS) that holds one of the server's connection
+/// permits until it closes (mini-redis's bounded accept loop).
 pub struct LimitedConn {
-    stream: TcpStream,
+    stream: Stream,
+    info: ConnInfo,
+    idle: IdleTimer,
     _permit: OwnedSemaphorePermit,
+}
+
+/// How long a connection may stay silent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdlePolicy {
+    /// Closed when nothing was read or written for this long (None: never).
+    pub idle_timeout: Option<Duration>,
+    /// Closed when its first byte has not arrived this long after it was
+    /// accepted (a connection that sends nothing).
+    pub first_byte_timeout: Duration,
+}
+
+/// Bounds on the connections one listener serves.
+#[derive(Clone)]
+pub struct ConnLimits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Silence allowed.
+    pub idle: IdlePolicy,
+    /// TLS, if any.
+    pub tls: Option<TlsAccept>,
+}
+
+/// Closes a silent connection: a read that would wait past the deadline
+/// reads end-of-file instead, and the HTTP/2 server then closes it.
+struct IdleTimer {
+    policy: IdlePolicy,
+    last: tokio::time::Instant,
+    heard: bool,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimer {
+    fn new(policy: IdlePolicy) -> Self {
+        let last = tokio::time::Instant::now();
+        Self {
+            policy,
+            last,
+            heard: false,
+            sleep: Box::pin(tokio::time::sleep_until(last + policy.first_byte_timeout)),
+        }
+    }
+
+    fn touch(&mut self, read: bool) {
+        self.last = tokio::time::Instant::now();
+        self.heard |= read;
+    }
+
+    /// The silence allowed now.
+    fn limit(&self) -> Option<Duration> {
+        if self.heard {
+            self.policy.idle_timeout
+        } else {
+            Some(self.policy.first_byte_timeout)
+        }
+    }
+
+    /// True once the connection has been silent past its limit; otherwise
+    /// the timer is armed to wake `cx` at the deadline.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let Some(limit) = self.limit() else {
+                // No idle limit once heard from: park the timer far away.
+                let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+                self.sleep.as_mut().reset(far);
+                continue;
+            };
+            let deadline = self.last + limit;
+            if tokio::time::Instant::now() >= deadline {
+                return true;
+            }
+            self.sleep.as_mut().reset(deadline);
+        }
+    }
+}
+
+/// What a request's handler can learn about its connection (in the
+/// request's extensions).
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The certificate of a peer handshake (mutual TLS, chained to the peer CA).
+    pub peer_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
+}
+
+/// TLS on a listener: the certificates, and how long a handshake may take.
+#[derive(Clone)]
+pub struct TlsAccept {
+    /// The certificates in force.
+    pub tls: Tls,
+    /// A connection still handshaking after this is closed.
+    pub handshake_timeout: Duration,
 }
 
 /// An accepted connection on its way to a serving thread: a std socket,
@@ -73,7 +173,7 @@ pub async fn serve_on_threads<T: Serve>(
     services: T,
     listener: TcpListener,
     threads: usize,
-    max_connections: usize,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -82,7 +182,8 @@ pub async fn serve_on_threads<T: Serve>(
     for i in 0..threads.max(1) {
         let (tx, rx) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
         let (result_tx, result_rx) = tokio::sync::oneshot::channel();
-        let (services, mut stop) = (services.clone(), stop_rx.clone());
+        let (services, mut stop, tls, idle) =
+            (services.clone(), stop_rx.clone(), limits.tls.clone(), limits.idle);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name(format!("rescind-serve-{i}"))
@@ -91,16 +192,26 @@ pub async fn serve_on_threads<T: Serve>(
         let thread = std::thread::Builder::new()
             .name(format!("rescind-serve-{i}"))
             .spawn(move || {
-                let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(|(std, permit)| {
-                    TcpStream::from_std(std).map(|stream| LimitedConn {
-                        stream,
-                        _permit: permit,
-                    })
-                });
                 let stopped = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                let result = runtime.block_on(services.serve_connections(incoming, stopped));
+                let result = runtime.block_on(async move {
+                    match tls {
+                        None => {
+                            let incoming = tokio_stream::wrappers::ReceiverStream::new(rx)
+                                .map(move |(std, permit)| plain(std, permit, idle));
+                            services.serve_connections(incoming, stopped).await
+                        }
+                        Some(tls) => {
+                            let (tx, handshaken) = mpsc::channel(HANDOFF_QUEUE);
+                            let handshakes = tokio::spawn(handshake_all(rx, tx, tls, idle));
+                            let incoming = tokio_stream::wrappers::ReceiverStream::new(handshaken).map(Ok);
+                            let served = services.serve_connections(incoming, stopped).await;
+                            handshakes.abort();
+                            served
+                        }
+                    }
+                });
                 let _ = result_tx.send(result);
             })
             .map_err(|e| NodeError::Serving(format!("cannot start serving thread {i}: {e}")))?;
@@ -109,7 +220,7 @@ pub async fn serve_on_threads<T: Serve>(
     }
     tracing::info!(threads = queues.len(), "serving");
 
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut next = 0usize;
     let mut failed = None;
     tokio::pin!(shutdown);
@@ -155,6 +266,68 @@ pub async fn serve_on_threads<T: Serve>(
     failed.map_or(Ok(()), Err)
 }
 
+/// A plaintext connection, as accepted.
+fn plain(
+    std: std::net::TcpStream,
+    permit: OwnedSemaphorePermit,
+    idle: IdlePolicy,
+) -> io::Result<LimitedConn> {
+    let stream = TcpStream::from_std(std)?;
+    let remote = stream.peer_addr().ok();
+    Ok(LimitedConn {
+        stream: Stream::Plain(stream),
+        info: ConnInfo {
+            remote,
+            peer_cert: None,
+        },
+        idle: IdleTimer::new(idle),
+        _permit: permit,
+    })
+}
+
+/// Handshake every connection handed over, each in a task of its own (at
+/// most one per connection permit), and pass on those that complete within
+/// the handshake timeout; the others are closed.
+async fn handshake_all(
+    mut handed: mpsc::Receiver<Handoff>,
+    ready: mpsc::Sender<LimitedConn>,
+    tls: TlsAccept,
+    idle: IdlePolicy,
+) {
+    while let Some((std, permit)) = handed.recv().await {
+        let (ready, tls) = (ready.clone(), tls.clone());
+        tokio::spawn(async move {
+            let Ok(tcp) = TcpStream::from_std(std) else {
+                return;
+            };
+            let remote = tcp.peer_addr().ok();
+            let accepted = tokio::time::timeout(
+                tls.handshake_timeout,
+                crate::tls::accept::accept(tcp, &tls.tls, Port::Grpc),
+            )
+            .await;
+            match accepted {
+                Ok(Ok(a)) => {
+                    let conn = LimitedConn {
+                        stream: a.stream,
+                        info: ConnInfo {
+                            remote,
+                            peer_cert: a.peer_cert.map(Arc::new),
+                        },
+                        idle: IdleTimer::new(idle),
+                        _permit: permit,
+                    };
+                    let _ = ready.send(conn).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = ?remote, error = %e, "connection refused in its TLS handshake")
+                }
+                Err(_) => tracing::debug!(peer = ?remote, "TLS handshake timed out; connection closed"),
+            }
+        });
+    }
+}
+
 /// One accepted connection with its permit, ready to move to another runtime.
 async fn accept(listener: &TcpListener, permits: &Arc<Semaphore>) -> io::Result<Handoff> {
     let permit = permits
@@ -168,26 +341,46 @@ async fn accept(listener: &TcpListener, permits: &Arc<Semaphore>) -> io::Result<
 }
 
 impl Connected for LimitedConn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        self.info.clone()
     }
 }
 
 impl AsyncRead for LimitedConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.idle.touch(true);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if this.idle.expired(cx) => {
+                tracing::debug!(peer = ?this.info.remote, "closing a silent connection");
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl LimitedConn {
+    fn wrote(&mut self, result: &Poll<io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.idle.touch(false);
+        }
     }
 }
 
 impl AsyncWrite for LimitedConn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.wrote(&result);
+        result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -203,7 +396,9 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.wrote(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {

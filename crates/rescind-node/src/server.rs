@@ -86,6 +86,8 @@ pub struct Node {
     verifier: Option<Verifier>,
     /// The cluster keys, the one sent first (empty: no peer traffic).
     cluster_keys: Vec<String>,
+    /// TLS for clients and peers (None: plaintext).
+    tls: Option<crate::tls::Tls>,
 }
 
 /// What a node runs on besides its config: production uses sled, the system
@@ -130,6 +132,8 @@ impl Node {
     /// token and load the state into memory.
     pub async fn open(config: Config) -> Result<Node, NodeError> {
         config.validate()?;
+        let tls = crate::tls::Tls::load(&config.tls)
+            .map_err(|e| NodeError::Config(ConfigError::Invalid(e.to_string())))?;
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir {
             dir: dir.display().to_string(),
@@ -156,14 +160,26 @@ impl Node {
         let parts = Parts {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
-            channels: tcp_channels(config.gossip.peer_timeout, config.gossip.peer_timeout),
+            channels: tcp_channels(
+                config.gossip.peer_timeout,
+                config.gossip.peer_timeout,
+                tls.clone(),
+            ),
 
             gossip_seed: None,
         };
         // Loading a large state takes a while: off the async threads.
-        tokio::task::spawn_blocking(move || Self::assemble(config, parts))
+        let mut node = tokio::task::spawn_blocking(move || Self::assemble(config, parts))
             .await
-            .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))?
+            .map_err(|e| EngineError::Unavailable(format!("start-up task failed: {e}")))??;
+        let name = &node.engine.identity().node_name;
+        if node.config.tls.peer_tls() && !crate::tls::names::is_dns_name(name) {
+            return Err(NodeError::Config(ConfigError::Invalid(format!(
+                "node_name `{name}`: with peer TLS it must be a DNS name its peer certificate is valid for"
+            ))));
+        }
+        node.tls = tls;
+        Ok(node)
     }
 
     /// Build a node from `config` and injected [`Parts`]: settle the admin
@@ -216,6 +232,7 @@ impl Node {
             channels: parts.channels,
             gossip_seed: parts.gossip_seed,
             cluster_keys,
+            tls: None,
         })
     }
 
@@ -282,12 +299,18 @@ impl Node {
         };
         let threads = self.config.effective_serve_threads();
         let max = self.config.max_connections;
+        let tls = self.tls.clone().map(|tls| crate::net::TlsAccept {
+            handshake_timeout: self.config.tls.handshake_timeout,
+            tls,
+        });
+        let idle = self.config.limits.idle();
         let running = self.start(&advertise);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shutdown = running.on_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        let http_tls = tls.clone();
         let http_task = http.map(|l| {
             let router = crate::http::router(running.http.clone(), running.http_in_flight);
             let mut rx = stop_rx.clone();
@@ -295,13 +318,18 @@ impl Node {
                 let stop = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = crate::http::serve(l, router, stop).await {
+                if let Err(e) = crate::http::serve(l, router, http_tls, stop).await {
                     tracing::error!(error = %e, "HTTP server failed");
                 }
             })
         });
+        let limits = crate::net::ConnLimits {
+            max_connections: max,
+            idle,
+            tls,
+        };
         let result =
-            crate::net::serve_on_threads(running.services.clone(), listener, threads, max, shutdown).await;
+            crate::net::serve_on_threads(running.services.clone(), listener, threads, limits, shutdown).await;
         if let Some(mut t) = http_task {
             // Requests in flight get 10 s to finish; a client that holds a
             // connection open longer does not hold the node.
@@ -350,6 +378,7 @@ impl Node {
             gateway,
             verifier,
             cluster_keys,
+            tls,
             ..
         } = self;
         engine.with_cluster(|c| c.set_addr(advertise));
@@ -357,7 +386,7 @@ impl Node {
         // Validated at start: a key is visible ASCII, so it makes a header.
         let peer_channels = cluster_keys
             .first()
-            .and_then(|k| PeerChannels::new(channels, k))
+            .and_then(|k| PeerChannels::new(channels, k, config.cluster_id.as_deref()))
             .map(Arc::new);
         let gossip = peer_channels.clone().map(|channels| {
             Gossip::spawn(
@@ -372,7 +401,12 @@ impl Node {
                 },
             )
         });
-        let peers = PeerService::new(engine.clone(), &cluster_keys, limits, peer_channels);
+        let admission = crate::gossip::service::Admission {
+            cluster_id: config.cluster_id.clone(),
+            peer_tls: tls.is_some() && config.tls.peer_tls(),
+        };
+        let peers = PeerService::new(engine.clone(), &cluster_keys, limits, peer_channels, admission);
+        let tls_watch = tls.map(|t| tokio::spawn(t.watch_files()));
         let watch = WatchHub::new(
             engine.clone(),
             WatchSettings {
@@ -427,12 +461,14 @@ impl Node {
         let gc = tokio::spawn(gc_loop(engine.clone(), config.gc_interval));
         let key_refresh = verifier.map(|v| v.spawn_refresh());
         Running {
+            tls_watch,
             http,
             http_in_flight: config.gateway.max_http_requests,
             key_refresh,
             services: Services {
                 routes,
                 per_connection: config.max_concurrent_requests_per_connection,
+                limits: config.limits.clone(),
             },
             health_stop,
             health_task,
@@ -451,6 +487,8 @@ struct Running {
     /// The HTTP API's handler state, and its in-flight bound.
     http: HttpState,
     http_in_flight: usize,
+    /// Re-reads the TLS files (None without TLS).
+    tls_watch: Option<tokio::task::JoinHandle<()>>,
     /// Re-reads the JWKS file / URL (None without `[jwt]`).
     key_refresh: Option<tokio::task::JoinHandle<()>>,
     /// Ended as soon as shutdown starts, so open streams do not hold the drain.
@@ -484,9 +522,9 @@ impl Running {
         let _ = self.gc.await;
         let _ = self.health_stop.send(true);
         let _ = self.health_task.await;
-        if let Some(k) = self.key_refresh {
-            k.abort();
-            let _ = k.await;
+        for task in [self.key_refresh, self.tls_watch].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
         }
         drop(self.http);
         if let Some(g) = self.gossip {
@@ -522,6 +560,7 @@ pub(crate) struct Services {
     /// `Revocations`, `Peers`, Envoy `Authorization`, health, reflection.
     routes: tonic::service::Routes,
     per_connection: usize,
+    limits: crate::limits::LimitsConfig,
 }
 
 impl Services {
@@ -538,10 +577,26 @@ impl Services {
     {
         tonic::transport::Server::builder()
             .concurrency_limit_per_connection(self.per_connection)
+            .max_concurrent_streams(u32::try_from(self.per_connection).unwrap_or(u32::MAX))
+            .http2_max_header_list_size(self.limits.max_header_bytes)
+            .timeout(self.limits.request_timeout)
+            .layer(tower::util::MapRequestLayer::new(with_source))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
+}
+
+/// Stamp a request with its connection's address for [`crate::auth`]'s
+/// throttle (dropping any the client sent).
+fn with_source<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let source = req
+        .extensions()
+        .get::<crate::net::ConnInfo>()
+        .and_then(|c| c.remote)
+        .map(|a| a.ip());
+    crate::auth::set_source(req.headers_mut(), source);
+    req
 }
 
 /// Prune expired entries now and then, starting right away.
@@ -580,7 +635,8 @@ fn default_node_name() -> String {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
     config.validate()?;
     config.cluster_keys()?;
-    let loading = crate::health::Loading::bind(config.listen, config.http_listen).await?;
+    let loading =
+        crate::health::Loading::bind(config.listen, config.http_listen, !config.tls.client_tls()).await?;
     let (node, listener, http) = loading.during(Node::open(config)).await;
     node?.serve_with_http(listener, http, shutdown).await
 }

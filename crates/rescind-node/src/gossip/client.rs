@@ -14,36 +14,58 @@ use tonic::transport::Channel;
 /// Metadata key that carries the cluster key.
 pub const CLUSTER_KEY_HEADER: &str = "rescind-cluster-key";
 
+/// Metadata key that carries the configured cluster id, so nodes of two
+/// clusters refuse each other by name rather than by a key mismatch.
+pub const CLUSTER_ID_HEADER: &str = "rescind-cluster-id";
+
 /// Makes a channel for an address; real TCP in production, a simulated
 /// network in the simulator.
 pub type ChannelFactory = Arc<dyn Fn(&str) -> Option<Channel> + Send + Sync>;
 
-/// A factory dialing `http://{addr}` over TCP, connecting lazily.
-pub fn tcp_channels(connect_timeout: std::time::Duration, timeout: std::time::Duration) -> ChannelFactory {
+/// A factory dialing `addr` over TCP, connecting lazily: plaintext, or
+/// mutual TLS with `tls` (its certificates read per connection, so a reload
+/// applies to the next one).
+pub fn tcp_channels(
+    connect_timeout: std::time::Duration,
+    timeout: std::time::Duration,
+    tls: Option<crate::tls::Tls>,
+) -> ChannelFactory {
     Arc::new(move |addr: &str| {
-        let endpoint = Channel::from_shared(format!("http://{addr}")).ok()?;
-        Some(
-            endpoint
-                .connect_timeout(connect_timeout)
-                .timeout(timeout)
-                .tcp_nodelay(true)
-                // A partition can leave a connection silently dead: pings find
-                // out, and the channel reconnects.
-                .http2_keep_alive_interval(std::time::Duration::from_secs(1))
-                .keep_alive_timeout(timeout)
-                .keep_alive_while_idle(true)
-                .connect_lazy(),
-        )
+        let endpoint = Channel::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            // A partition can leave a connection silently dead: pings find
+            // out, and the channel reconnects.
+            .http2_keep_alive_interval(std::time::Duration::from_secs(1))
+            .keep_alive_timeout(timeout)
+            .keep_alive_while_idle(true);
+        Some(match &tls {
+            None => endpoint.connect_lazy(),
+            Some(tls) => {
+                let tls = tls.clone();
+                endpoint.connect_with_connector_lazy(tower::service_fn(move |uri| {
+                    crate::tls::dial::connect(tls.clone(), uri, connect_timeout)
+                }))
+            }
+        })
     })
 }
 
-/// Adds the cluster key to every call.
+/// Adds the cluster key (and the configured cluster id) to every call.
 #[derive(Clone)]
-pub struct ClusterKey(AsciiMetadataValue);
+pub struct ClusterKey {
+    key: AsciiMetadataValue,
+    cluster_id: Option<AsciiMetadataValue>,
+}
 
 impl Interceptor for ClusterKey {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert(CLUSTER_KEY_HEADER, self.0.clone());
+        req.metadata_mut().insert(CLUSTER_KEY_HEADER, self.key.clone());
+        if let Some(id) = &self.cluster_id {
+            req.metadata_mut().insert(CLUSTER_ID_HEADER, id.clone());
+        }
         Ok(req)
     }
 }
@@ -59,11 +81,18 @@ pub struct PeerChannels {
 }
 
 impl PeerChannels {
-    /// Channels made by `factory`, authenticated with `cluster_key`.
-    pub fn new(factory: ChannelFactory, cluster_key: &str) -> Option<Self> {
+    /// Channels made by `factory`, authenticated with `cluster_key`, naming
+    /// `cluster_id` when one is configured.
+    pub fn new(factory: ChannelFactory, cluster_key: &str, cluster_id: Option<&str>) -> Option<Self> {
         Some(Self {
             factory,
-            key: ClusterKey(cluster_key.parse().ok()?),
+            key: ClusterKey {
+                key: cluster_key.parse().ok()?,
+                cluster_id: match cluster_id {
+                    Some(id) => Some(id.parse().ok()?),
+                    None => None,
+                },
+            },
             channels: Mutex::new(HashMap::new()),
         })
     }

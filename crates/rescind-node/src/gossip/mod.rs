@@ -103,6 +103,7 @@ async fn anti_entropy_loop(
     let fresh_ms = base * 10;
     let mut rounds = JoinSet::new();
     let mut turn = 0usize;
+    let failures = Arc::new(FailureLog::default());
     loop {
         let jitter = rng.random_range(base * 3 / 4..=base * 5 / 4);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
@@ -126,6 +127,7 @@ async fn anti_entropy_loop(
             continue;
         };
         let (engine, channels, limits) = (engine.clone(), channels.clone(), settings.limits);
+        let failures = failures.clone();
         let span = tracing::debug_span!("gossip_round", peer = %addr);
         rounds.spawn(
             async move {
@@ -141,10 +143,36 @@ async fn anti_entropy_loop(
                         );
                     }
                     Ok(_) => {}
+                    Err(e) if failures.first_in_a_while(&addr) => {
+                        tracing::warn!(peer = %addr, error = %e, "gossip round failed (repeats are logged at debug for a minute)");
+                    }
                     Err(e) => tracing::debug!(error = %e, "gossip round failed"),
                 }
             }
             .instrument(span),
         );
+    }
+}
+
+/// How often a failing peer is logged at `warn`.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// When each failing peer was last logged at `warn` (peer addresses come
+/// from the membership, so it holds at most one entry per member).
+#[derive(Default)]
+struct FailureLog(parking_lot::Mutex<std::collections::HashMap<String, tokio::time::Instant>>);
+
+impl FailureLog {
+    /// `addr` failed; true when it was not logged at `warn` in the last minute.
+    fn first_in_a_while(&self, addr: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut last = self.0.lock();
+        match last.get(addr) {
+            Some(t) if now.duration_since(*t) < WARN_EVERY => false,
+            _ => {
+                last.insert(addr.to_owned(), now);
+                true
+            }
+        }
     }
 }

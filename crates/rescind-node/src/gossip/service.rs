@@ -14,13 +14,17 @@ use rescind_proto::v1::peers_server::Peers;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::client::{CLUSTER_KEY_HEADER, PeerChannels};
+use super::client::{CLUSTER_ID_HEADER, CLUSTER_KEY_HEADER, PeerChannels};
 use super::source::StoreSource;
 use super::wire;
 use crate::auth::SharedSecret;
 use crate::convert::invalid;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::MessageKind;
+use crate::net::ConnInfo;
+
+/// A verified peer certificate, as the handshake kept it.
+type PeerCert = Arc<rustls::pki_types::CertificateDer<'static>>;
 
 /// Entries per snapshot page (ids are at most 512 bytes: a page stays < 1 MiB).
 pub const SNAPSHOT_PAGE: usize = 1024;
@@ -34,6 +38,19 @@ pub struct PeerService {
     limits: Limits,
     /// Where to relay ops pushed in from another region (None: no gossip).
     relay: Option<Arc<PeerChannels>>,
+    /// Who may call: the configured cluster id, and whether peer mTLS is on.
+    admission: Admission,
+}
+
+/// What a peer call must show besides the cluster key.
+#[derive(Clone, Debug, Default)]
+pub struct Admission {
+    /// The configured cluster id: a caller naming another is refused.
+    pub cluster_id: Option<String>,
+    /// Peer mutual TLS is on: a caller needs a peer certificate (chained to
+    /// the cluster CA, checked in the handshake) that names the node it
+    /// claims to be.
+    pub peer_tls: bool,
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
@@ -59,12 +76,14 @@ impl PeerService {
         cluster_keys: &[String],
         limits: Limits,
         relay: Option<Arc<PeerChannels>>,
+        admission: Admission,
     ) -> Self {
         Self {
             engine,
             keys: cluster_keys.iter().map(|k| SharedSecret::new(k)).collect(),
             limits,
             relay,
+            admission,
         }
     }
 
@@ -98,13 +117,72 @@ impl PeerService {
         futures_util::future::join_all(calls).await;
     }
 
+    /// The cluster id, the peer certificate's presence, and the cluster key
+    /// (in that order, so two clusters learn that they are two clusters).
+    /// Returns the peer certificate to bind the caller's name to.
     #[allow(clippy::result_large_err)]
-    fn authenticate<T>(&self, req: &Request<T>) -> Result<(), Status> {
+    fn authenticate<T>(&self, req: &Request<T>) -> Result<Option<PeerCert>, Status> {
+        let remote = || {
+            req.extensions()
+                .get::<ConnInfo>()
+                .and_then(|c| c.remote)
+                .map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+        };
         if self.keys.is_empty() {
             return Err(Status::permission_denied(
                 "peer traffic is disabled: this node has no cluster key configured",
             ));
         }
+        if let (Some(mine), Some(theirs)) = (
+            &self.admission.cluster_id,
+            req.metadata()
+                .get(CLUSTER_ID_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        ) && mine != theirs
+        {
+            tracing::warn!(peer = %remote(), theirs, "refused a peer of another cluster");
+            return Err(Status::failed_precondition(format!(
+                "cluster_id: this node belongs to cluster `{mine}`, the caller to `{theirs}`: \
+                 nodes of two clusters never merge; check --peer and --cluster-id"
+            )));
+        }
+        let cert = if self.admission.peer_tls {
+            let cert = req
+                .extensions()
+                .get::<ConnInfo>()
+                .and_then(|c| c.peer_cert.clone());
+            if cert.is_none() {
+                tracing::warn!(peer = %remote(), "refused a peer call without a peer certificate");
+                return Err(Status::unauthenticated(
+                    "peer calls need mutual TLS with a certificate from the cluster CA (peer_tls_*)",
+                ));
+            }
+            cert
+        } else {
+            None
+        };
+        self.check_key(req, remote)?;
+        Ok(cert)
+    }
+
+    /// The caller's claimed node name is one its certificate is valid for.
+    #[allow(clippy::result_large_err)]
+    fn bind_name(&self, cert: Option<PeerCert>, from: &NodeInfo) -> Result<(), Status> {
+        let Some(cert) = cert else {
+            return Ok(());
+        };
+        if crate::tls::names::names_node(&cert, &from.name) {
+            return Ok(());
+        }
+        tracing::warn!(claimed = %from.name, "refused a peer whose certificate does not name the node it claims to be");
+        Err(Status::permission_denied(format!(
+            "from.name: the peer certificate is not valid for node `{}`",
+            from.name
+        )))
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn check_key<T>(&self, req: &Request<T>, remote: impl Fn() -> String) -> Result<(), Status> {
         let given = req
             .metadata()
             .get(CLUSTER_KEY_HEADER)
@@ -114,11 +192,7 @@ impl PeerService {
         if matched {
             return Ok(());
         }
-        let from = req
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "unknown".into());
-        tracing::warn!(peer = %from, "refused a peer call with a missing or wrong cluster key");
+        tracing::warn!(peer = %remote(), "refused a peer call with a missing or wrong cluster key");
         Err(Status::unauthenticated(format!(
             "{CLUSTER_KEY_HEADER}: missing or wrong cluster key"
         )))
@@ -142,9 +216,10 @@ impl Peers for PeerService {
         &self,
         request: Request<pb::ExchangeRequest>,
     ) -> Result<Response<pb::ExchangeResponse>, Status> {
-        self.authenticate(&request)?;
+        let cert = self.authenticate(&request)?;
         refuse_while_recovering(&self.engine)?;
         let req = wire::exchange_from_pb(request.into_inner()).map_err(invalid)?;
+        self.bind_name(cert, &req.from)?;
         let span = tracing::debug_span!("peer.exchange", peer = %req.from.name);
         async move {
             self.engine
@@ -175,8 +250,9 @@ impl Peers for PeerService {
     }
 
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
-        self.authenticate(&request)?;
+        let cert = self.authenticate(&request)?;
         let push = wire::push_from_pb(request.into_inner()).map_err(invalid)?;
+        self.bind_name(cert, &push.from)?;
         let span = tracing::debug_span!("peer.push", peer = %push.from.name, ops = push.ops.len());
         async move {
             let bytes = push.ops.iter().map(Vec::len).sum();
@@ -207,10 +283,11 @@ impl Peers for PeerService {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotPage>, Status> {
-        self.authenticate(&request)?;
+        let cert = self.authenticate(&request)?;
         refuse_while_recovering(&self.engine)?;
         let r = request.into_inner();
         let from = wire::node_from_pb("from", r.from).map_err(invalid)?;
+        self.bind_name(cert, &from)?;
         let span = tracing::debug_span!("peer.snapshot", peer = %from.name);
         let cursor = r.cursor;
         let first_page = cursor.is_empty();

@@ -11,6 +11,7 @@
 //!   and orchestrators).
 //! - [`body`]: body size, content type and parsing, each failure named.
 //! - [`error`]: the `ApiError` every handler answers with.
+//! - [`tls_listener`]: the port over TLS (`[tls]`).
 //! - `openapi.json`: the OpenAPI 3 document served at `/v1/openapi.json`.
 
 // Errors are the cold path of a handler, and axum moves them by value anyway.
@@ -40,6 +41,7 @@ pub mod body;
 pub mod error;
 pub mod oauth;
 pub mod probes;
+pub mod tls_listener;
 
 pub use error::ApiError;
 
@@ -78,6 +80,12 @@ fn metadata(headers: &HeaderMap) -> Result<MetadataMap, ApiError> {
         let value = MetadataValue::try_from(v.as_bytes())
             .map_err(|_| ApiError::unauthenticated("authorization: not visible ASCII"))?;
         md.insert("authorization", value);
+    }
+    // Set by the server from the connection (see `with_source`).
+    if let Some(v) = headers.get(crate::auth::SOURCE_HEADER)
+        && let Ok(value) = MetadataValue::try_from(v.as_bytes())
+    {
+        md.insert(crate::auth::SOURCE_HEADER, value);
     }
     Ok(md)
 }
@@ -136,9 +144,46 @@ pub fn router(state: HttpState, max_in_flight: usize) -> Router {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<crate::net::TlsAccept>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = router.layer(axum::middleware::map_request(with_source));
+    let app = router.into_make_service_with_connect_info::<Remote>();
+    match tls.filter(|t| t.tls.config().client_tls()) {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(tls) => {
+            axum::serve(tls_listener::TlsListener::new(listener, tls), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+/// The client's address, as axum's connect info (plaintext or TLS listener).
+#[derive(Clone, Copy, Debug)]
+pub struct Remote(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Remote {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls_listener::TlsListener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls_listener::TlsListener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}
+
+/// Stamp a request with the client's address for [`crate::auth`]'s throttle
+/// (dropping any the client sent).
+async fn with_source(mut req: axum::extract::Request) -> axum::extract::Request {
+    let source = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Remote>>()
+        .map(|c| c.0.0.ip());
+    crate::auth::set_source(req.headers_mut(), source);
+    req
 }
