@@ -8,6 +8,7 @@
 //! (the floor for a batch).
 //!
 //! `cargo bench -p rescind-benches --bench check`
+#![allow(missing_docs)] // criterion_main! defines an undocumented `main`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rescind_benches::{state_with, uuid_like};

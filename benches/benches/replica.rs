@@ -3,6 +3,7 @@
 //! checkpoint, one check at a time, hit and miss.
 //!
 //! `cargo bench -p rescind-benches --bench replica`
+#![allow(missing_docs)] // criterion_main! defines an undocumented `main`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rescind_benches::{state_with, uuid_like};

@@ -3,6 +3,7 @@
 //! commit (64 ops per flush) on sled.
 //!
 //! `cargo bench -p rescind-benches --bench replication`
+#![allow(missing_docs)] // criterion_main! defines an undocumented `main`
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rescind_benches::{state_with, uuid_like};

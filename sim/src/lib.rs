@@ -9,7 +9,7 @@
 //! ## Layout
 //! - [`scenario`]: the scenario file schema ([`Scenario`]).
 //! - [`net`]: turmoil listener and connector for the node's gRPC.
-//! - [`run`]: one seeded run ([`run::run`]).
+//! - [`run`](mod@run): one seeded run ([`run::run`]).
 //! - [`events`]: applying the timeline's faults.
 //! - [`workload`]: edge clients revoking and checking.
 //! - [`edges`]: edge replicas (`rescind_client::Replica`) and what they measure.
@@ -17,7 +17,7 @@
 //! - [`holdings`]: what each node or replica lacks, and when all held each revocation.
 //! - [`report`]: the [`Report`] and its statistics.
 //! - [`svg`]: the picture.
-//! - [`verdict`]: what makes a run healthy.
+//! - [`verdict`](mod@verdict): what makes a run healthy.
 
 pub mod edges;
 pub mod events;

@@ -1,5 +1,6 @@
 //! `rescind-bench`: a closed-loop load generator for Rescind nodes. Every run
 //! is bounded by `--duration` or `--count`.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)] // doc comments here are clap help text
 
 /// mimalloc: measurably less CPU per request than glibc malloc on the
 /// check path (see README → Benchmarks), and less fragmentation.

@@ -17,6 +17,9 @@
 //! - [`timearg`]: TIME and DUR arguments.
 //! - [`traces`]: logs on stderr and the optional OTLP trace exporter.
 
+// Doc comments on clap types are `--help` text, not Markdown.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 mod audit;
 mod bulk;
 mod check;

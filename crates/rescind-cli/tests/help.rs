@@ -1,4 +1,5 @@
 //! `--help` tells the truth about the commands and flags the README promises.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::process::Command;
 

@@ -1,5 +1,6 @@
 //! No input makes `verify` (or the shape helpers) panic, and no mutation of a valid token is
 //! accepted.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::sync::OnceLock;
 

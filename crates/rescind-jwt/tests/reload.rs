@@ -1,4 +1,5 @@
 //! Key sources changing under a running verifier: the JWKS file and the JWKS URL.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::path::Path;
 use std::time::Duration;

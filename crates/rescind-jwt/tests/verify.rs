@@ -1,5 +1,6 @@
 //! Verification against the committed fixture keys: algorithms, key selection, claim checks,
 //! claim mapping and the cache.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use rescind_jwt::testing::{
     self, EC_PEM, ED_PEM, HS256_SECRET, JWKS, ROGUE_RSA_PEM, RSA_PEM, sign_with_fixture, unsigned,

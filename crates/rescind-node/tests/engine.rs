@@ -1,5 +1,6 @@
 //! The engine over an instrumented store: group commit, ack-after-flush,
 //! consistency-token waits, expiry GC.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

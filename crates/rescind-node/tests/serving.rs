@@ -1,6 +1,7 @@
 //! `Node::serve` on real loopback sockets with several serving threads: every
 //! connection is answered whichever thread it lands on, revokes made on one
 //! connection are seen on all the others, and shutdown drains and returns.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::time::Duration;
 

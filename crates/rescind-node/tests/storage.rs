@@ -1,6 +1,7 @@
 //! Disk follows what is live: an hour of revocations that expire after a
 //! minute, on a faked clock, leaves checkpoints sized by the live entries
 //! and an op-log tail, not everything ever revoked.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

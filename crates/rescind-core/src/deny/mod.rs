@@ -166,9 +166,9 @@ pub enum Upsert {
 /// take about 49 bytes each (a 40-byte record plus the index), against ~110
 /// for a `HashMap<Box<str>, _>`.
 ///
-/// - `arena`: the records, back to back (layout in [`record`]);
+/// - `arena`: the records, back to back (layout in `record`);
 /// - `index`: a hash table of record offsets (5 bytes a slot, see
-///   [`index`]), keyed by the hash of the id's stored form;
+///   `index`), keyed by the hash of the id's stored form;
 /// - `origins`: the origin table records refer to by number.
 ///
 /// Replacing an entry rewrites its fields in place; removing one leaves a
@@ -293,7 +293,7 @@ impl DenySet {
     ///
     /// With millions of ids, a lookup is two reads from DRAM (index slot,
     /// then record), each a few hundred ns; one lookup after another waits
-    /// for each in turn. Here [`OVERLAP`] lookups first issue their slot
+    /// for each in turn. Here `OVERLAP` lookups first issue their slot
     /// reads together, then their record reads together, and only then
     /// compare, by which time the lines are in cache: the waits overlap.
     pub fn revoked_at_each(&self, ids: &[Option<&str>]) -> Vec<Option<u64>> {

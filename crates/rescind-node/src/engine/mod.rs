@@ -3,7 +3,7 @@
 //! Reads (`check`, `status`) take a shared lock on the in-memory [`State`] and
 //! never touch disk or network; many run in parallel. Writes go to one writer
 //! thread ([`crate::writer`]) that batches them into one durable flush.
-//! [`status`] assembles what `Status` reports.
+//! `status` assembles what `Status` reports.
 
 mod commands;
 mod recovering;

@@ -143,6 +143,58 @@ fn outcome_json(out: &RevokeOutcome, node_id: &str) -> Value {
     })
 }
 
+impl CheckJson {
+    fn into_pb(self) -> Result<pb::CheckRequest, ApiError> {
+        let c = self;
+        let consistency_token = match &c.consistency_token {
+            Some(t) => Some(
+                B64.decode(t)
+                    .map_err(|e| ApiError::field("consistency_token", format!("not base64: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(pb::CheckRequest {
+            token_id: c.token_id,
+            subject: c.subject,
+            client_id: c.client_id,
+            tenant: c.tenant,
+            key_id: c.key_id,
+            session_id: c.session_id,
+            issued_at_ms: c.issued_at_ms,
+            token_version: c.token_version,
+            consistency_token,
+            issuer: c.issuer,
+        })
+    }
+}
+
+/// The bytes-to-command path of a `POST /v1/revocations` body (what the
+/// handler runs after reading the body), for fuzzing and tests.
+pub fn decode_revoke(bytes: &[u8]) -> Result<crate::engine::RevokeCommand, ApiError> {
+    let json: RevokeJson = body::parse_json(bytes)?;
+    Ok(convert::revoke(json.into_pb("")?)?)
+}
+
+/// The bytes-to-commands path of a `POST /v1/revocations:batch` body.
+pub fn decode_revoke_batch(bytes: &[u8]) -> Result<Vec<crate::engine::RevokeCommand>, ApiError> {
+    let json: RevokeBatchJson = body::parse_json(bytes)?;
+    let reqs = json
+        .revocations
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.into_pb(&format!("revocations[{i}].")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(convert::revoke_batch(reqs)?)
+}
+
+/// The bytes-to-query path of a `POST /v1/check` body.
+pub fn decode_check(bytes: &[u8]) -> Result<(), ApiError> {
+    let c: CheckJson = body::parse_json(bytes)?;
+    let message = c.into_pb()?;
+    convert::check(&message)?;
+    Ok(())
+}
+
 /// `POST /v1/revocations`.
 pub(super) async fn revoke(
     State(s): State<HttpState>,
@@ -200,25 +252,7 @@ pub(super) async fn check(
 ) -> Result<Json<Value>, ApiError> {
     s.auth.require_reader(&metadata(&headers)?)?;
     let c: CheckJson = body::json(&headers, req, s.max_body).await?;
-    let consistency_token = match &c.consistency_token {
-        Some(t) => Some(
-            B64.decode(t)
-                .map_err(|e| ApiError::field("consistency_token", format!("not base64: {e}")))?,
-        ),
-        None => None,
-    };
-    let message = pb::CheckRequest {
-        token_id: c.token_id,
-        subject: c.subject,
-        client_id: c.client_id,
-        tenant: c.tenant,
-        key_id: c.key_id,
-        session_id: c.session_id,
-        issued_at_ms: c.issued_at_ms,
-        token_version: c.token_version,
-        consistency_token,
-        issuer: c.issuer,
-    };
+    let message = c.into_pb()?;
     let valid = convert::check(&message)?;
     let failed = |e| {
         crate::service::count_failed(&s.engine, Api::Http, 1, e);

@@ -46,7 +46,12 @@ fn require_type(headers: &HeaderMap, wanted: &str) -> Result<(), ApiError> {
 pub async fn json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
     require_type(headers, "application/json")?;
     let bytes = read(body, limit).await?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    parse_json(&bytes)
+}
+
+/// Parse JSON `bytes` (every field known; trailing bytes refused).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let message = e.inner().to_string();
         ApiError::field(
@@ -63,7 +68,12 @@ pub async fn json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: u
 pub async fn form<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
     require_type(headers, "application/x-www-form-urlencoded")?;
     let bytes = read(body, limit).await?;
-    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+    parse_form(&bytes)
+}
+
+/// Parse form data `bytes`.
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|e| {
         let message = e.to_string();
         ApiError::field(field_of(".", &message), format!("malformed form data: {message}"))
     })

@@ -24,6 +24,13 @@ pub(super) struct TokenForm {
     token_type_hint: Option<String>,
 }
 
+/// The form-decoding path of `/oauth2/revoke` and `/oauth2/introspect`
+/// bodies, for fuzzing and tests: the token and its hint.
+pub fn decode_token_form(bytes: &[u8]) -> Result<(String, Option<String>), ApiError> {
+    let form: TokenForm = body::parse_form(bytes)?;
+    Ok((form.token, form.token_type_hint))
+}
+
 /// Who called: an OAuth client, or the admin.
 enum Caller {
     Client(String),
