@@ -22,20 +22,70 @@ pub struct H2Conn {
     send: SendRequest<Body>,
 }
 
+/// TLS for the load generator's connections: the rustls config (ALPN h2)
+/// and the name the node's certificate must be valid for.
+#[derive(Clone)]
+pub struct Tls {
+    /// Trusts the node's CA.
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    /// Checked against the node's certificate.
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl Tls {
+    /// Trust the CA bundle at `ca` (PEM), checking certificates for `server_name`.
+    pub fn from_ca(ca: &std::path::Path, server_name: &str) -> anyhow::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca)? {
+            roots.add(cert?)?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Self {
+            config: std::sync::Arc::new(config),
+            server_name: rustls::pki_types::ServerName::try_from(server_name.to_owned())?,
+        })
+    }
+}
+
 impl H2Conn {
     /// Dial `addr` (`host:port`) and run the connection on a background task
     /// that ends when every clone is dropped or the peer closes.
     pub async fn connect(addr: &str) -> anyhow::Result<Self> {
+        Self::connect_tls(addr, None).await
+    }
+
+    /// [`H2Conn::connect`], over TLS when `tls` is given.
+    pub async fn connect_tls(addr: &str, tls: Option<&Tls>) -> anyhow::Result<Self> {
         let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))??;
         tcp.set_nodelay(true)?;
-        let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(tcp))
-            .await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        let send = match tls {
+            None => {
+                let (send, conn) = builder.handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                send
+            }
+            Some(tls) => {
+                let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+                    .connect(tls.server_name.clone(), tcp)
+                    .await?;
+                let (send, conn) = builder.handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                send
+            }
+        };
         Ok(Self { send })
     }
 }

@@ -29,13 +29,19 @@ pub type Client = RevocationsClient<H2Conn>;
 
 /// Open `n` separate connections to `addr` (`host:port` or `http://host:port`).
 pub async fn connect(addr: &str, n: usize) -> anyhow::Result<Vec<Client>> {
+    connect_tls(addr, n, None).await
+}
+
+/// [`connect`], over TLS when `tls` is given.
+pub async fn connect_tls(addr: &str, n: usize, tls: Option<&crate::conn::Tls>) -> anyhow::Result<Vec<Client>> {
     let hostport = addr.strip_prefix("http://").unwrap_or(addr);
-    let origin: http::Uri = format!("http://{hostport}")
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let origin: http::Uri = format!("{scheme}://{hostport}")
         .parse()
         .map_err(|e| anyhow::anyhow!("bad address {addr:?}: {e}"))?;
     let mut out = Vec::new();
     for _ in 0..n.max(1) {
-        let conn = H2Conn::connect(hostport)
+        let conn = H2Conn::connect_tls(hostport, tls)
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach rescind node at {addr}: {e}"))?;
         out.push(RevocationsClient::with_origin(conn, origin.clone()).max_decoding_message_size(8 << 20));
@@ -373,4 +379,15 @@ pub async fn propagate(nodes: &[Client], token: &str, count: u64, rate: f64) -> 
         errors,
         seconds,
     ))
+}
+
+/// Open `n` TCP connections to `addr` that send nothing (they stay open
+/// until dropped, or until the node closes them).
+pub async fn idle_connections(addr: &str, n: usize) -> anyhow::Result<Vec<tokio::net::TcpStream>> {
+    let hostport = addr.strip_prefix("http://").unwrap_or(addr);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(tokio::net::TcpStream::connect(hostport).await?);
+    }
+    Ok(out)
 }

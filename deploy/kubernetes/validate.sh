@@ -208,6 +208,10 @@ for r in REGIONS:
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     check(vols.get("secrets", {}).get("secret", {}).get("secretName") == "rescind-secrets", f"{name}: secrets volume")
     check(files == {f"{secret_mount}/cluster-key", f"{secret_mount}/admin-token"}, f"{name}: secret file paths {files}")
+    tls_mount = mounts.get("peer-tls")
+    check(vols.get("peer-tls", {}).get("secret", {}).get("secretName") == "rescind-peer-tls", f"{name}: peer-tls volume")
+    check((env.get("RESCIND_PEER_TLS_CERT"), env.get("RESCIND_PEER_TLS_KEY"), env.get("RESCIND_PEER_TLS_CA"))
+          == (f"{tls_mount}/tls.crt", f"{tls_mount}/tls.key", f"{tls_mount}/ca.crt"), f"{name}: peer mTLS files")
 def unregioned(text):
     return re.sub(r"\b(eu|us|ap)\b", "R", text)
 
@@ -240,14 +244,17 @@ for n in nodes:
           f"compose {n}: RESCIND_PEERS must be the other five nodes")
     check(env.get("RESCIND_CLUSTER_KEY_FILE") == "/run/secrets/cluster_key"
           and env.get("RESCIND_ADMIN_TOKEN_FILE") == "/run/secrets/admin_token", f"compose {n}: secret files")
-    check(set(s.get("secrets", [])) == {"cluster_key", "admin_token"}, f"compose {n}: secrets")
+    check(set(s.get("secrets", [])) == {"cluster_key", "admin_token", "peer_cert", "peer_key", "peer_ca"}, f"compose {n}: secrets")
+    check(env.get("RESCIND_PEER_TLS_CERT") == "/run/secrets/peer_cert"
+          and env.get("RESCIND_PEER_TLS_KEY") == "/run/secrets/peer_key"
+          and env.get("RESCIND_PEER_TLS_CA") == "/run/secrets/peer_ca", f"compose {n}: peer mTLS files")
     check("build" in s and s.get("image") == "rescind:local", f"compose {n}: build and image")
     vols = [v.split(":")[0] for v in s.get("volumes", []) if v.endswith(":/var/lib/rescind")]
     check(len(vols) == 1 and vols[0] in comp.get("volumes", {}) and vols[0] not in seen_volumes,
           f"compose {n}: needs its own named volume at /var/lib/rescind")
     seen_volumes.update(vols)
 top_secrets = comp.get("secrets", {})
-check(set(top_secrets) == {"cluster_key", "admin_token", "grafana_admin_password"}, "compose: top-level secrets")
+check(set(top_secrets) == {"cluster_key", "admin_token", "grafana_admin_password", "peer_cert", "peer_key", "peer_ca"}, "compose: top-level secrets")
 check(all(v.get("file", "").startswith("./secrets/") for v in top_secrets.values()), "compose: secrets must be files under ./secrets/")
 pv = services.get("prometheus", {}).get("volumes", [])
 for want in ("../prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro", "../prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro"):

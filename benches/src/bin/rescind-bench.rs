@@ -74,6 +74,15 @@ enum Command {
         /// Ids per CheckBatch call (1: plain Check).
         #[arg(long, default_value_t = 1)]
         batch: usize,
+        /// Dial over TLS, trusting this CA bundle (PEM).
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// Name the node's certificate must be valid for (with --tls-ca).
+        #[arg(long, default_value = "localhost")]
+        tls_server_name: String,
+        /// Hold this many silent TCP connections to the node open while measuring.
+        #[arg(long, default_value_t = 0)]
+        idle_connections: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -238,12 +247,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             preload,
             hit_ratio,
             batch,
+            tls_ca,
+            tls_server_name,
+            idle_connections,
             common,
         } => {
             if !(0.0..=1.0).contains(&hit_ratio) || batch == 0 || batch > 1024 {
                 return Err(anyhow!("--hit-ratio must be in 0..=1 and --batch in 1..=1024"));
             }
-            let clients = load::connect(&addr, connections).await?;
+            if idle_connections > 100_000 {
+                return Err(anyhow!("--idle-connections must be at most 100000"));
+            }
+            let tls = match &tls_ca {
+                Some(ca) => Some(rescind_benches::conn::Tls::from_ca(ca, &tls_server_name)?),
+                None => None,
+            };
+            let clients = load::connect_tls(&addr, connections, tls.as_ref()).await?;
+            let _idle = load::idle_connections(&addr, idle_connections).await?;
             if preload > 0 {
                 load::preload(&clients, &common.token()?, preload, 64).await?;
             }
