@@ -33,7 +33,11 @@ pub async fn connect(addr: &str, n: usize) -> anyhow::Result<Vec<Client>> {
 }
 
 /// [`connect`], over TLS when `tls` is given.
-pub async fn connect_tls(addr: &str, n: usize, tls: Option<&crate::conn::Tls>) -> anyhow::Result<Vec<Client>> {
+pub async fn connect_tls(
+    addr: &str,
+    n: usize,
+    tls: Option<&crate::conn::Tls>,
+) -> anyhow::Result<Vec<Client>> {
     let hostport = addr.strip_prefix("http://").unwrap_or(addr);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let origin: http::Uri = format!("{scheme}://{hostport}")

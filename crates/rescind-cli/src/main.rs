@@ -10,6 +10,7 @@
 //!   [`storage_flags`] the storage ones, [`ops_flags`] `[gossip]`, keys, metrics and logs,
 //!   [`tls_flags`] `[tls]`.
 //! - [`health`]: `rescind health`, the gRPC health probe.
+//! - [`credential`]: `rescind credential new`, a named token and its hashed line.
 //! - [`opts`]: options every client command takes, and the `rescind_client::Client` they make.
 //! - [`revoke`], [`check`], [`status`], [`peers`]: one file per client command;
 //!   [`bulk`] is `revoke tokens --from-file`.
@@ -23,6 +24,7 @@
 mod audit;
 mod bulk;
 mod check;
+mod credential;
 mod edge;
 mod gateway_flags;
 mod health;
@@ -74,6 +76,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
     Health(health::HealthArgs),
+    /// Make a named credential: print a new token and its credentials-file line.
+    Credential(credential::CredentialArgs),
     /// Run an edge sidecar: a local replica serving Check / CheckBatch / Status
     /// (default 127.0.0.1:7401), following --upstream nodes.
     Edge(edge::EdgeArgs),
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             Command::Edge(args) => edge::edge(args).await,
             Command::Audit(args) => audit::audit(args).await,
             Command::Health(args) => health::health(args).await,
+            Command::Credential(args) => credential::run(args),
         }
     });
     match result {

@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// RESCIND_ADMIN_TOKEN is set).
     #[arg(long, env = "RESCIND_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Named credentials, one `NAME ROLE blake3:HEX` per line (role admin or
+    /// reader; `rescind credential new` makes one), reloaded when the file
+    /// changes; the audit trail names the one that revoked.
+    #[arg(long, env = "RESCIND_CREDENTIALS_FILE")]
+    credentials_file: Option<PathBuf>,
     /// A seed peer, host:port (repeatable; the env twin takes a comma-separated
     /// list). Added to `[[peers]]` of the config file.
     #[arg(long = "peer", env = "RESCIND_PEERS", value_delimiter = ',')]
@@ -113,6 +118,9 @@ fn layered_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.watch_stall_timeout {
         config.watch_stall_timeout = v;
+    }
+    if let Some(v) = &args.credentials_file {
+        config.credentials_file = Some(v.clone());
     }
     if let Some(v) = &args.admin_token_file {
         config.admin_token_file = Some(v.clone());

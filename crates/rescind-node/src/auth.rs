@@ -8,6 +8,7 @@ use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::config::Config;
+use crate::credentials::{Credentials, Role};
 
 /// Name of the generated admin token file inside the data dir.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -43,6 +44,9 @@ pub enum AuthError {
     /// The token is too short, too long or not printable.
     #[error("{0}")]
     Format(String),
+    /// The credentials file cannot be read or parsed.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 /// A token must be 16..=256 visible ASCII characters.
@@ -64,6 +68,36 @@ pub struct Auth {
     check: Option<[u8; 32]>,
     redactor: Redactor,
     throttle: std::sync::Arc<crate::limits::AuthThrottle>,
+    credentials: Option<std::sync::Arc<Credentials>>,
+}
+
+/// Who an admin call was authenticated as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// The node's admin token (`admin_token`, its file, or the generated one).
+    Token,
+    /// A named credential with the admin role.
+    Named(String),
+}
+
+impl Admin {
+    /// The audit actor of a revocation this caller made, saying `declared`:
+    /// with the admin token, what the caller declared; with a named
+    /// credential, its name, then `:` and what it declared (cut to fit the
+    /// 256-byte actor limit).
+    pub fn actor(&self, declared: &str) -> String {
+        let Admin::Named(name) = self else {
+            return declared.to_owned();
+        };
+        if declared.is_empty() {
+            return name.clone();
+        }
+        let mut room = rescind_core::limits::MAX_TEXT_BYTES.saturating_sub(name.len() + 1);
+        while !declared.is_char_boundary(room.min(declared.len())) {
+            room -= 1;
+        }
+        format!("{name}:{}", &declared[..room.min(declared.len())])
+    }
 }
 
 /// Metadata key carrying the caller's address to [`Auth`]: set by the
@@ -118,6 +152,12 @@ impl Auth {
                 check: config.check_token.as_deref().map(hash),
                 redactor: Redactor::new(&admin),
                 throttle: std::sync::Arc::new(crate::limits::AuthThrottle::from_config(&config.limits)),
+                credentials: match &config.credentials_file {
+                    Some(path) => Some(std::sync::Arc::new(
+                        Credentials::load(path).map_err(AuthError::Credentials)?,
+                    )),
+                    None => None,
+                },
             },
             source,
         ))
@@ -134,17 +174,25 @@ impl Auth {
             throttle: std::sync::Arc::new(crate::limits::AuthThrottle::from_config(
                 &crate::limits::LimitsConfig::default(),
             )),
+            credentials: None,
         }
     }
 
     /// `Revoke` and other writes: the admin token is required.
     #[allow(clippy::result_large_err)]
-    pub fn require_admin(&self, metadata: &MetadataMap) -> Result<(), Status> {
+    pub fn require_admin(&self, metadata: &MetadataMap) -> Result<Admin, Status> {
         let result = match bearer(metadata) {
-            Ok(Some(t)) if ct_eq(&hash(t), &self.admin) => return Ok(()),
-            Ok(Some(_)) => Err(Status::unauthenticated(
-                "authorization: the bearer token is not the admin token",
-            )),
+            Ok(Some(t)) => match self.admin_of(t) {
+                Some(who) => return Ok(who),
+                None if self.named(t).is_some() => {
+                    return Err(Status::permission_denied(
+                        "authorization: this credential has the reader role; revoking needs an admin",
+                    ));
+                }
+                None => Err(Status::unauthenticated(
+                    "authorization: the bearer token is not an admin token",
+                )),
+            },
             Ok(None) => Err(Status::unauthenticated(
                 "authorization: missing; this call needs `authorization: Bearer <admin token>`",
             )),
@@ -176,13 +224,20 @@ impl Auth {
     /// Reads: open unless a check token is configured; then it or the admin token.
     #[allow(clippy::result_large_err)]
     pub fn require_reader(&self, metadata: &MetadataMap) -> Result<(), Status> {
-        let Some(check) = &self.check else {
-            return Ok(());
+        let unguessable;
+        let check = match &self.check {
+            Some(c) => c,
+            // Reader credentials guard reads as a check token does.
+            None if self.credentials.as_ref().is_some_and(|c| c.has_readers()) => {
+                unguessable = rand::random::<[u8; 32]>();
+                &unguessable
+            }
+            None => return Ok(()),
         };
         let result = match bearer(metadata) {
             Ok(Some(t)) => {
                 let h = hash(t);
-                if ct_eq(&h, check) | ct_eq(&h, &self.admin) {
+                if ct_eq(&h, check) | ct_eq(&h, &self.admin) || self.named(t).is_some() {
                     return Ok(());
                 }
                 Err(Status::unauthenticated(
@@ -197,10 +252,25 @@ impl Auth {
         result.map_err(|e| self.failed(metadata, e))
     }
 
-    /// True when `token` is the admin token (for HTTP front ends that take
-    /// it beside other credentials, like RFC 7009's Basic auth).
-    pub fn is_admin(&self, token: &str) -> bool {
-        ct_eq(&hash(token), &self.admin)
+    /// Who `token` authenticates as an admin, if it does (for HTTP front
+    /// ends that take it beside other credentials, like RFC 7009's Basic auth).
+    pub fn admin_of(&self, token: &str) -> Option<Admin> {
+        let h = hash(token);
+        let named = self.named(token).filter(|c| c.role == Role::Admin);
+        if ct_eq(&h, &self.admin) {
+            return Some(Admin::Token);
+        }
+        named.map(|c| Admin::Named(c.name))
+    }
+
+    /// The named credential `token` is, if any.
+    fn named(&self, token: &str) -> Option<crate::credentials::Credential> {
+        self.credentials.as_ref()?.find(&hash(token))
+    }
+
+    /// The credentials file, to watch for changes (None without one).
+    pub fn credentials(&self) -> Option<std::sync::Arc<Credentials>> {
+        self.credentials.clone()
     }
 
     /// The redactor for token ids in logs.

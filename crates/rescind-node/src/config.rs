@@ -28,8 +28,15 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// A file holding the admin token (first line).
     pub admin_token_file: Option<PathBuf>,
-    /// When set, `Check`, `CheckBatch` and `Status` also need a bearer token:
-    /// this one or the admin token. Unset: reads are open.
+    /// Named credentials, `NAME ROLE blake3:HEX` per line (see
+    /// [`crate::credentials`]), reloaded when the file changes. The audit
+    /// trail names the credential that revoked. With a reader listed, reads
+    /// need a token as with `check_token`.
+    pub credentials_file: Option<PathBuf>,
+    /// When set, `Check`, `CheckBatch`, `Watch`, `Status` and `ListPeers`
+    /// (and `/v1/check`, `/v1/status`) need a bearer token: this one, the
+    /// admin token or a named credential. Unset: reads are open, unless
+    /// `credentials_file` lists a reader.
     pub check_token: Option<String>,
     /// How long after its expiry a deny entry is kept; at least the clock skew
     /// allowed between nodes, so no node drops an entry another still needs.
@@ -287,6 +294,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
             admin_token: None,
             admin_token_file: None,
+            credentials_file: None,
             check_token: None,
             expiry_grace: Duration::from_secs(300),
             gc_interval: Duration::from_secs(60),

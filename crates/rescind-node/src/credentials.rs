@@ -60,7 +60,11 @@ impl std::fmt::Debug for Credential {
 
 /// The hash a credential line holds for `token`.
 pub fn hash_line(name: &str, role: Role, token: &str) -> String {
-    format!("{name} {} blake3:{}", role.name(), blake3::hash(token.as_bytes()).to_hex())
+    format!(
+        "{name} {} blake3:{}",
+        role.name(),
+        blake3::hash(token.as_bytes()).to_hex()
+    )
 }
 
 /// Parse a credentials file's text; an error names the line and what is wrong.
@@ -136,6 +140,11 @@ impl Credentials {
         self.current.read().0.len()
     }
 
+    /// A credential with the reader role is in force (reads then need a token).
+    pub fn has_readers(&self) -> bool {
+        self.current.read().0.iter().any(|c| c.role == Role::Reader)
+    }
+
     /// No credential is in force.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -180,7 +189,8 @@ impl Credentials {
 
 fn read(path: &Path) -> Result<(Vec<Credential>, Option<SystemTime>), String> {
     let stamp = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("credentials_file {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("credentials_file {}: {e}", path.display()))?;
     let list = parse(&text).map_err(|e| format!("credentials_file {}: {e}", path.display()))?;
     Ok((list, stamp))
 }
@@ -214,7 +224,11 @@ mod tests {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
-        let twice = format!("{}\n{}", hash_line("x", Role::Admin, "t1"), hash_line("x", Role::Reader, "t2"));
+        let twice = format!(
+            "{}\n{}",
+            hash_line("x", Role::Admin, "t1"),
+            hash_line("x", Role::Reader, "t2")
+        );
         assert!(parse(&twice).unwrap_err().contains("line 2: `x` is listed twice"));
     }
 
@@ -230,13 +244,23 @@ mod tests {
         // A broken rewrite keeps what was in force.
         std::fs::write(&path, "garbage").unwrap();
         let later = SystemTime::now() + Duration::from_secs(10);
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
         assert!(creds.reload_if_changed().is_err());
         assert!(creds.find(&h("alice-token-0123456789")).is_some());
         // A good one replaces it.
         std::fs::write(&path, hash_line("bob", Role::Reader, "bob-token-0123456789")).unwrap();
         let later = SystemTime::now() + Duration::from_secs(20);
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
         assert!(creds.reload_if_changed().unwrap());
         assert!(creds.find(&h("alice-token-0123456789")).is_none());
         assert_eq!(creds.find(&h("bob-token-0123456789")).unwrap().role, Role::Reader);

@@ -13,6 +13,7 @@
 //! ## Layout
 //! - [`config`]: [`Config`], the one serde tree of settings with its defaults.
 //! - [`auth`]: admin / check bearer tokens, the generated `admin.token`, log redaction.
+//! - [`credentials`]: named admin and reader tokens from a file, hashed, reloaded.
 //! - [`engine`]: [`Engine`], the in-memory state and its read paths.
 //! - [`writer`]: the single writer thread and its group commit.
 //! - [`checkpointer`]: checkpoints between batches, off the writer's thread.
@@ -45,6 +46,7 @@ pub mod clock;
 pub mod compaction;
 pub mod config;
 pub mod convert;
+pub mod credentials;
 pub mod engine;
 pub mod ext_authz;
 pub mod gateway;

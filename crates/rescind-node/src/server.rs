@@ -407,6 +407,7 @@ impl Node {
         };
         let peers = PeerService::new(engine.clone(), &cluster_keys, limits, peer_channels, admission);
         let tls_watch = tls.map(|t| tokio::spawn(t.watch_files()));
+        let credentials_watch = auth.credentials().map(|c| tokio::spawn(c.watch_file()));
         let watch = WatchHub::new(
             engine.clone(),
             WatchSettings {
@@ -462,6 +463,7 @@ impl Node {
         let key_refresh = verifier.map(|v| v.spawn_refresh());
         Running {
             tls_watch,
+            credentials_watch,
             http,
             http_in_flight: config.gateway.max_http_requests,
             key_refresh,
@@ -489,6 +491,8 @@ struct Running {
     http_in_flight: usize,
     /// Re-reads the TLS files (None without TLS).
     tls_watch: Option<tokio::task::JoinHandle<()>>,
+    /// Re-reads the credentials file (None without one).
+    credentials_watch: Option<tokio::task::JoinHandle<()>>,
     /// Re-reads the JWKS file / URL (None without `[jwt]`).
     key_refresh: Option<tokio::task::JoinHandle<()>>,
     /// Ended as soon as shutdown starts, so open streams do not hold the drain.
@@ -522,7 +526,10 @@ impl Running {
         let _ = self.gc.await;
         let _ = self.health_stop.send(true);
         let _ = self.health_task.await;
-        for task in [self.key_refresh, self.tls_watch].into_iter().flatten() {
+        for task in [self.key_refresh, self.tls_watch, self.credentials_watch]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
             let _ = task.await;
         }

@@ -192,8 +192,9 @@ impl Revocations for RevocationService {
             seq = tracing::field::Empty
         );
         async move {
-            self.auth.require_admin(request.metadata())?;
-            let cmd = convert::revoke(request.into_inner()).map_err(invalid)?;
+            let who = self.auth.require_admin(request.metadata())?;
+            let mut cmd = convert::revoke(request.into_inner()).map_err(invalid)?;
+            cmd.actor = who.actor(&cmd.actor);
             let label = match &cmd.target {
                 crate::engine::RevokeTarget::Token { token_id, .. } => {
                     format!("token:{}", self.auth.redactor().short(token_id))
@@ -223,8 +224,11 @@ impl Revocations for RevocationService {
     ) -> Result<Response<pb::RevokeBatchResponse>, Status> {
         let span = tracing::info_span!("rpc.revoke_batch", n = request.get_ref().revocations.len());
         async move {
-            self.auth.require_admin(request.metadata())?;
-            let cmds = convert::revoke_batch(request.into_inner().revocations).map_err(invalid)?;
+            let who = self.auth.require_admin(request.metadata())?;
+            let mut cmds = convert::revoke_batch(request.into_inner().revocations).map_err(invalid)?;
+            for cmd in &mut cmds {
+                cmd.actor = who.actor(&cmd.actor);
+            }
             let outs = self.engine.revoke_many(cmds).await.map_err(engine_status)?;
             let answer = convert::revoke_batch_answer(&outs, self.engine.node_id());
             tracing::info!(

@@ -201,9 +201,10 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     req: Body,
 ) -> Result<Json<Value>, ApiError> {
-    s.auth.require_admin(&metadata(&headers)?)?;
+    let who = s.auth.require_admin(&metadata(&headers)?)?;
     let json: RevokeJson = body::json(&headers, req, s.max_body).await?;
-    let cmd = convert::revoke(json.into_pb("")?)?;
+    let mut cmd = convert::revoke(json.into_pb("")?)?;
+    cmd.actor = who.actor(&cmd.actor);
     let out = s.engine.revoke(cmd).await?;
     tracing::info!(
         already = out.already_revoked,
@@ -219,7 +220,7 @@ pub(super) async fn revoke_batch(
     headers: HeaderMap,
     req: Body,
 ) -> Result<Json<Value>, ApiError> {
-    s.auth.require_admin(&metadata(&headers)?)?;
+    let who = s.auth.require_admin(&metadata(&headers)?)?;
     let json: RevokeBatchJson = body::json(&headers, req, s.max_body).await?;
     let reqs = json
         .revocations
@@ -227,7 +228,10 @@ pub(super) async fn revoke_batch(
         .enumerate()
         .map(|(i, r)| r.into_pb(&format!("revocations[{i}].")))
         .collect::<Result<Vec<_>, _>>()?;
-    let cmds = convert::revoke_batch(reqs)?;
+    let mut cmds = convert::revoke_batch(reqs)?;
+    for cmd in &mut cmds {
+        cmd.actor = who.actor(&cmd.actor);
+    }
     let outs = s.engine.revoke_many(cmds).await?;
     let answer = convert::revoke_batch_answer(&outs, s.engine.node_id());
     tracing::info!(

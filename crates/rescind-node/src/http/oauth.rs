@@ -31,10 +31,10 @@ pub fn decode_token_form(bytes: &[u8]) -> Result<(String, Option<String>), ApiEr
     Ok((form.token, form.token_type_hint))
 }
 
-/// Who called: an OAuth client, or the admin.
+/// Who called: an OAuth client, or an admin.
 enum Caller {
     Client(String),
-    Admin,
+    Admin(crate::auth::Admin),
 }
 
 /// An RFC 6749 §5.2 error: `error` is the OAuth code, `error_description`
@@ -63,11 +63,11 @@ fn caller(s: &HttpState, headers: &HeaderMap) -> Result<Caller, ApiError> {
         return Err(invalid_client());
     };
     if let Some(token) = rescind_jwt::bearer(value) {
-        return if s.auth.is_admin(token) {
-            Ok(Caller::Admin)
-        } else {
-            Err(invalid_client())
-        };
+        return s
+            .auth
+            .admin_of(token)
+            .map(Caller::Admin)
+            .ok_or_else(invalid_client);
     }
     match s.gateway.clients().authenticate(value) {
         Some(id) => Ok(Caller::Client(id.to_owned())),
@@ -109,14 +109,15 @@ pub(super) async fn revoke(
     let caller = caller(&s, &headers)?;
     let form = token_form(&s, &headers, req).await?;
     let _hint = form.token_type_hint; // access_token / refresh_token: every kind is looked up alike
-    let client = match &caller {
-        Caller::Client(id) => Some(id.as_str()),
-        Caller::Admin => None,
+    let (client, actor) = match &caller {
+        Caller::Client(id) => (Some(id.as_str()), id.clone()),
+        Caller::Admin(crate::auth::Admin::Token) => (None, "admin".to_owned()),
+        Caller::Admin(who) => (None, who.actor("")),
     };
     match s.gateway.revocation_for(&form.token, client) {
         Ok(None) => {}
         Ok(Some(mut cmd)) => {
-            cmd.actor = client.unwrap_or("admin").to_owned();
+            cmd.actor = actor;
             let out = s.engine.revoke(cmd).await?;
             tracing::info!(
                 already = out.already_revoked,
