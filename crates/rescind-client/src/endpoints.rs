@@ -26,14 +26,19 @@ pub fn tcp_connector(connect_timeout: Duration) -> Connector {
         };
         let endpoint = Channel::from_shared(url)
             .map_err(|_| ClientError::Config(format!("endpoint `{addr}` is not host:port or a URL")))?;
-        Ok(endpoint
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(connect_timeout)
-            .keep_alive_while_idle(true)
-            .connect_lazy())
+        Ok(lazy(endpoint, connect_timeout))
     })
+}
+
+/// Connect `endpoint` lazily with `TCP_NODELAY` and keepalive pings.
+fn lazy(endpoint: tonic::transport::Endpoint, connect_timeout: Duration) -> Channel {
+    endpoint
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(connect_timeout)
+        .keep_alive_while_idle(true)
+        .connect_lazy()
 }
 
 /// TLS to the nodes: the CA their certificates chain to, optionally a
@@ -70,13 +75,7 @@ pub fn tls_connector(connect_timeout: Duration, tls: ClientTls) -> Connector {
             .map_err(|_| ClientError::Config(format!("endpoint `{addr}` is not host:port or a URL")))?
             .tls_config(config)
             .map_err(|e| ClientError::Config(format!("tls: {e}")))?;
-        Ok(endpoint
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(connect_timeout)
-            .keep_alive_while_idle(true)
-            .connect_lazy())
+        Ok(lazy(endpoint, connect_timeout))
     })
 }
 

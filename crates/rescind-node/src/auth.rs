@@ -423,6 +423,25 @@ mod tests {
     }
 
     #[test]
+    fn a_named_admin_is_the_audit_actor_within_the_text_limit() {
+        assert_eq!(Admin::Token.actor("ops"), "ops");
+        let ci = Admin::Named("ci-bot".into());
+        assert_eq!(ci.actor(""), "ci-bot");
+        assert_eq!(ci.actor("pipeline-42"), "ci-bot:pipeline-42");
+        // A long declared actor (multi-byte characters) is cut at a
+        // character boundary so the whole stays within 256 bytes.
+        let long = "é".repeat(200);
+        let actor = ci.actor(&long);
+        assert!(
+            actor.len() <= rescind_core::limits::MAX_TEXT_BYTES,
+            "{}",
+            actor.len()
+        );
+        assert!(actor.starts_with("ci-bot:é"));
+        assert!(rescind_core::limits::text("actor", &actor).is_ok());
+    }
+
+    #[test]
     fn a_client_cannot_choose_its_source_address() {
         let mut headers = http::HeaderMap::new();
         headers.insert(SOURCE_HEADER, "10.9.9.9".parse().unwrap());

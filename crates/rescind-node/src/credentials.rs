@@ -13,9 +13,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use parking_lot::RwLock;
+
+use crate::file_stamp::{Stamp, stamp};
 
 /// Most credentials one file may hold.
 pub const MAX_CREDENTIALS: usize = 1024;
@@ -109,7 +111,7 @@ pub fn parse(text: &str) -> Result<Vec<Credential>, String> {
 /// The credentials of a file, reloaded by [`Credentials::watch_file`].
 pub struct Credentials {
     path: PathBuf,
-    current: RwLock<(Arc<Vec<Credential>>, Option<SystemTime>)>,
+    current: RwLock<(Arc<Vec<Credential>>, Option<Stamp>)>,
 }
 
 impl Credentials {
@@ -154,7 +156,7 @@ impl Credentials {
     /// longer reads or parses keeps the credentials in force. Returns
     /// whether new ones were taken.
     pub fn reload_if_changed(&self) -> Result<bool, String> {
-        let stamp = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let stamp = stamp(&self.path);
         if stamp == self.current.read().1 {
             return Ok(false);
         }
@@ -187,8 +189,8 @@ impl Credentials {
     }
 }
 
-fn read(path: &Path) -> Result<(Vec<Credential>, Option<SystemTime>), String> {
-    let stamp = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+fn read(path: &Path) -> Result<(Vec<Credential>, Option<Stamp>), String> {
+    let stamp = stamp(path);
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("credentials_file {}: {e}", path.display()))?;
     let list = parse(&text).map_err(|e| format!("credentials_file {}: {e}", path.display()))?;
@@ -241,26 +243,20 @@ mod tests {
         let h = |t: &str| *blake3::hash(t.as_bytes()).as_bytes();
         assert_eq!(creds.find(&h("alice-token-0123456789")).unwrap().name, "alice");
         assert!(creds.find(&h("nobody")).is_none());
+        // Rewrite with a modification time `secs` ahead (a rewrite within
+        // the file system's time granularity would look unchanged).
+        let rewrite = |text: String, secs: u64| {
+            std::fs::write(&path, text).unwrap();
+            let later = std::time::SystemTime::now() + Duration::from_secs(secs);
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(later).unwrap();
+        };
         // A broken rewrite keeps what was in force.
-        std::fs::write(&path, "garbage").unwrap();
-        let later = SystemTime::now() + Duration::from_secs(10);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        rewrite("garbage".into(), 10);
         assert!(creds.reload_if_changed().is_err());
         assert!(creds.find(&h("alice-token-0123456789")).is_some());
         // A good one replaces it.
-        std::fs::write(&path, hash_line("bob", Role::Reader, "bob-token-0123456789")).unwrap();
-        let later = SystemTime::now() + Duration::from_secs(20);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        rewrite(hash_line("bob", Role::Reader, "bob-token-0123456789"), 20);
         assert!(creds.reload_if_changed().unwrap());
         assert!(creds.find(&h("alice-token-0123456789")).is_none());
         assert_eq!(creds.find(&h("bob-token-0123456789")).unwrap().role, Role::Reader);

@@ -14,6 +14,7 @@
 //! - [`config`]: [`Config`], the one serde tree of settings with its defaults.
 //! - [`auth`]: admin / check bearer tokens, the generated `admin.token`, log redaction.
 //! - [`credentials`]: named admin and reader tokens from a file, hashed, reloaded.
+//! - [`file_stamp`]: whether a reloaded file changed.
 //! - [`engine`]: [`Engine`], the in-memory state and its read paths.
 //! - [`writer`]: the single writer thread and its group commit.
 //! - [`checkpointer`]: checkpoints between batches, off the writer's thread.
@@ -49,6 +50,7 @@ pub mod convert;
 pub mod credentials;
 pub mod engine;
 pub mod ext_authz;
+pub mod file_stamp;
 pub mod gateway;
 pub mod gossip;
 pub mod health;

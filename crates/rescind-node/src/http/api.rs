@@ -177,7 +177,10 @@ pub fn decode_revoke(bytes: &[u8]) -> Result<crate::engine::RevokeCommand, ApiEr
 
 /// The bytes-to-commands path of a `POST /v1/revocations:batch` body.
 pub fn decode_revoke_batch(bytes: &[u8]) -> Result<Vec<crate::engine::RevokeCommand>, ApiError> {
-    let json: RevokeBatchJson = body::parse_json(bytes)?;
+    batch_commands(body::parse_json(bytes)?)
+}
+
+fn batch_commands(json: RevokeBatchJson) -> Result<Vec<crate::engine::RevokeCommand>, ApiError> {
     let reqs = json
         .revocations
         .into_iter()
@@ -222,13 +225,7 @@ pub(super) async fn revoke_batch(
 ) -> Result<Json<Value>, ApiError> {
     let who = s.auth.require_admin(&metadata(&headers)?)?;
     let json: RevokeBatchJson = body::json(&headers, req, s.max_body).await?;
-    let reqs = json
-        .revocations
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| r.into_pb(&format!("revocations[{i}].")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut cmds = convert::revoke_batch(reqs)?;
+    let mut cmds = batch_commands(json)?;
     for cmd in &mut cmds {
         cmd.actor = who.actor(&cmd.actor);
     }

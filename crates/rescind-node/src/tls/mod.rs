@@ -22,7 +22,7 @@ pub mod names;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use rustls::pki_types::pem::PemObject;
@@ -207,8 +207,8 @@ pub struct Tls {
     current: Arc<RwLock<(Arc<Loaded>, Stamps)>>,
 }
 
-/// The files' modification times when they were loaded.
-type Stamps = Vec<Option<SystemTime>>;
+/// The files' modification times and lengths when they were loaded.
+type Stamps = Vec<Option<crate::file_stamp::Stamp>>;
 
 impl Tls {
     /// Load every configured file; `None` when no TLS is configured.
@@ -275,11 +275,7 @@ impl Tls {
 }
 
 fn stamps(config: &TlsConfig) -> Stamps {
-    config
-        .files()
-        .into_iter()
-        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
-        .collect()
+    config.files().into_iter().map(crate::file_stamp::stamp).collect()
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
