@@ -41,6 +41,8 @@ async fn idle_connections_do_not_stop_checks_and_are_closed() {
         &[
             "--idle-timeout",
             "3s",
+            "--request-timeout",
+            "3s",
             "--first-byte-timeout",
             "3s",
             "--max-connections",
@@ -148,6 +150,15 @@ async fn wrong_tokens_are_throttled_and_the_admin_still_revokes() {
         .post(format!("http://{http}/v1/revocations"))
         .bearer_auth("wrong-token-over-http")
         .json(&serde_json::json!({"token_id": "guess-http"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    // So does an admin-token guess at the OAuth revocation endpoint.
+    let r = rescind_tests::gateway::http()
+        .post(format!("http://{http}/oauth2/revoke"))
+        .bearer_auth("wrong-token-over-oauth")
+        .form(&[("token", "some-token")])
         .send()
         .await
         .unwrap();

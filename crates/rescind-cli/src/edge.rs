@@ -232,6 +232,11 @@ impl rescind_node::net::Serve for EdgeServices {
         S: futures_util::Stream<Item = std::io::Result<rescind_node::net::LimitedConn>> + Send,
     {
         tonic::transport::Server::builder()
+            // The check token's failures are throttled per source address,
+            // which only the server may set.
+            .layer(tower::util::MapRequestLayer::new(
+                rescind_node::server::with_source,
+            ))
             .add_service(self.0)
             .serve_with_incoming_shutdown(incoming, shutdown)
     }

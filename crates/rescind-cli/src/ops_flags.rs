@@ -60,7 +60,7 @@ pub struct OpsArgs {
     #[arg(long, env = "RESCIND_MAX_CONSISTENCY_WAIT", value_parser = parse_duration)]
     max_consistency_wait: Option<Duration>,
     /// Close a connection silent (nothing read or written) this long; 0s:
-    /// never (DUR). [default: 5m]
+    /// never, else at least --request-timeout (DUR). [default: 5m]
     #[arg(long, env = "RESCIND_IDLE_TIMEOUT", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
     /// Close a connection that sends nothing this long after it is accepted (DUR). [default: 10s]

@@ -201,6 +201,14 @@ impl Auth {
         result.map_err(|e| self.failed(metadata, e))
     }
 
+    /// Count a failed authentication made outside [`Auth::require_admin`] /
+    /// [`Auth::require_reader`] (an admin token guessed at `/oauth2/*`);
+    /// `Some` with the status to answer once the address is throttled.
+    pub fn note_failure(&self, metadata: &MetadataMap) -> Option<Status> {
+        let status = self.failed(metadata, Status::unauthenticated(""));
+        (status.code() == tonic::Code::ResourceExhausted).then_some(status)
+    }
+
     /// A failed authentication: counted against its source address, and
     /// answered "throttled" once the address has failed too often.
     fn failed(&self, metadata: &MetadataMap, status: Status) -> Status {

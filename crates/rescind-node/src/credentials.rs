@@ -96,6 +96,12 @@ pub fn parse(text: &str) -> Result<Vec<Credential>, String> {
         if out.iter().any(|c| c.name == name) {
             return Err(at(format!("`{name}` is listed twice")));
         }
+        if let Some(other) = out.iter().find(|c| c.hash == *hash.as_bytes()) {
+            return Err(at(format!(
+                "the same token as `{}` (one token, one credential)",
+                other.name
+            )));
+        }
         if out.len() == MAX_CREDENTIALS {
             return Err(at(format!("more than {MAX_CREDENTIALS} credentials")));
         }
@@ -232,6 +238,16 @@ mod tests {
             hash_line("x", Role::Reader, "t2")
         );
         assert!(parse(&twice).unwrap_err().contains("line 2: `x` is listed twice"));
+        let shared = format!(
+            "{}\n{}",
+            hash_line("x", Role::Admin, "t1"),
+            hash_line("y", Role::Reader, "t1")
+        );
+        assert!(
+            parse(&shared)
+                .unwrap_err()
+                .contains("line 2: the same token as `x`")
+        );
     }
 
     #[test]

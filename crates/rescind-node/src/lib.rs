@@ -15,6 +15,7 @@
 //! - [`auth`]: admin / check bearer tokens, the generated `admin.token`, log redaction.
 //! - [`credentials`]: named admin and reader tokens from a file, hashed, reloaded.
 //! - [`file_stamp`]: whether a reloaded file changed.
+//! - [`log_limit`]: log lines outsiders can cause, once a minute per key.
 //! - [`engine`]: [`Engine`], the in-memory state and its read paths.
 //! - [`writer`]: the single writer thread and its group commit.
 //! - [`checkpointer`]: checkpoints between batches, off the writer's thread.
@@ -56,6 +57,7 @@ pub mod gossip;
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod log_limit;
 pub mod metrics;
 pub mod net;
 pub mod node_meta;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// A connection with nothing read or written for this long is closed
-    /// (`0s`: never). Default 5 min.
+    /// (`0s`: never; otherwise at least `request_timeout`). Default 5 min.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// A connection that sends nothing this long after it was accepted is
@@ -71,6 +71,12 @@ impl LimitsConfig {
         }
         if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.request_timeout) {
             return err("request_timeout", "must be 100ms..=1h");
+        }
+        if !self.idle_timeout.is_zero() && self.idle_timeout < self.request_timeout {
+            return err(
+                "idle_timeout",
+                "must be 0s (never) or at least request_timeout: a request in flight may be silent that long",
+            );
         }
         if !(1024..=1 << 20).contains(&self.max_header_bytes) {
             return err("max_header_bytes", "must be 1024..=1048576");

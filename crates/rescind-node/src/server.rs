@@ -595,8 +595,9 @@ impl Services {
 }
 
 /// Stamp a request with its connection's address for [`crate::auth`]'s
-/// throttle (dropping any the client sent).
-fn with_source<B>(mut req: http::Request<B>) -> http::Request<B> {
+/// throttle (dropping any the client sent). Every gRPC server that checks
+/// tokens runs it (the node's, and `rescind edge`'s).
+pub fn with_source<B>(mut req: http::Request<B>) -> http::Request<B> {
     let source = req
         .extensions()
         .get::<crate::net::ConnInfo>()

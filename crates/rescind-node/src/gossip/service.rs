@@ -23,6 +23,10 @@ use crate::engine::{Engine, EngineError};
 use crate::metrics::MessageKind;
 use crate::net::ConnInfo;
 
+/// Peer refusals logged at `warn`: once a minute per kind (and cluster id
+/// or claimed name), since callers retry every round.
+static REFUSALS: crate::log_limit::LogLimit = crate::log_limit::LogLimit::new();
+
 /// A verified peer certificate, as the handshake kept it.
 type PeerCert = Arc<rustls::pki_types::CertificateDer<'static>>;
 
@@ -140,7 +144,10 @@ impl PeerService {
                 .and_then(|v| v.to_str().ok()),
         ) && mine != theirs
         {
-            tracing::warn!(peer = %remote(), theirs, "refused a peer of another cluster");
+            let theirs: String = theirs.chars().take(64).collect();
+            if REFUSALS.first_in_a_while(&format!("cluster-id {theirs}")) {
+                tracing::warn!(peer = %remote(), theirs, "refused a peer of another cluster (logged once a minute)");
+            }
             return Err(Status::failed_precondition(format!(
                 "cluster_id: this node belongs to cluster `{mine}`, the caller to `{theirs}`: \
                  nodes of two clusters never merge; check --peer and --cluster-id"
@@ -152,7 +159,9 @@ impl PeerService {
                 .get::<ConnInfo>()
                 .and_then(|c| c.peer_cert.clone());
             if cert.is_none() {
-                tracing::warn!(peer = %remote(), "refused a peer call without a peer certificate");
+                if REFUSALS.first_in_a_while("no peer certificate") {
+                    tracing::warn!(peer = %remote(), "refused a peer call without a peer certificate (logged once a minute)");
+                }
                 return Err(Status::unauthenticated(
                     "peer calls need mutual TLS with a certificate from the cluster CA (peer_tls_*)",
                 ));
@@ -174,7 +183,9 @@ impl PeerService {
         if crate::tls::names::names_node(&cert, &from.name) {
             return Ok(());
         }
-        tracing::warn!(claimed = %from.name, "refused a peer whose certificate does not name the node it claims to be");
+        if REFUSALS.first_in_a_while(&format!("name {}", from.name)) {
+            tracing::warn!(claimed = %from.name, "refused a peer whose certificate does not name the node it claims to be");
+        }
         Err(Status::permission_denied(format!(
             "from.name: the peer certificate is not valid for node `{}`",
             from.name
@@ -192,7 +203,9 @@ impl PeerService {
         if matched {
             return Ok(());
         }
-        tracing::warn!(peer = %remote(), "refused a peer call with a missing or wrong cluster key");
+        if REFUSALS.first_in_a_while("cluster key") {
+            tracing::warn!(peer = %remote(), "refused a peer call with a missing or wrong cluster key (logged once a minute)");
+        }
         Err(Status::unauthenticated(format!(
             "{CLUSTER_KEY_HEADER}: missing or wrong cluster key"
         )))

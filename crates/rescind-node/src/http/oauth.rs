@@ -63,11 +63,14 @@ fn caller(s: &HttpState, headers: &HeaderMap) -> Result<Caller, ApiError> {
         return Err(invalid_client());
     };
     if let Some(token) = rescind_jwt::bearer(value) {
-        return s
-            .auth
-            .admin_of(token)
-            .map(Caller::Admin)
-            .ok_or_else(invalid_client);
+        if let Some(admin) = s.auth.admin_of(token) {
+            return Ok(Caller::Admin(admin));
+        }
+        // A wrong Bearer token here is an admin-token guess: throttled alike.
+        return match s.auth.note_failure(&super::metadata(headers)?) {
+            Some(throttled) => Err(throttled.into()),
+            None => Err(invalid_client()),
+        };
     }
     match s.gateway.clients().authenticate(value) {
         Some(id) => Ok(Caller::Client(id.to_owned())),

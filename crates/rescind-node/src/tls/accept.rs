@@ -47,28 +47,7 @@ pub struct Accepted {
 
 /// Peer handshake refusals logged at `warn`, by reason: a rogue peer retries
 /// every round, and its log line would drown the others.
-static REFUSALS: Refusals = Refusals(parking_lot::Mutex::new(Vec::new()));
-
-/// At most this many distinct reasons are remembered (then all are forgotten).
-const MAX_REASONS: usize = 64;
-
-struct Refusals(parking_lot::Mutex<Vec<(String, std::time::Instant)>>);
-
-impl Refusals {
-    fn first_in_a_while(&self, reason: &str) -> bool {
-        let now = std::time::Instant::now();
-        let mut seen = self.0.lock();
-        seen.retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(60));
-        if seen.iter().any(|(r, _)| r == reason) {
-            return false;
-        }
-        if seen.len() >= MAX_REASONS {
-            seen.clear();
-        }
-        seen.push((reason.to_owned(), now));
-        true
-    }
-}
+static REFUSALS: crate::log_limit::LogLimit = crate::log_limit::LogLimit::new();
 
 /// Longest the refusal to a plaintext client waits for it to hang up.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
