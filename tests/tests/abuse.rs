@@ -1,7 +1,8 @@
 //! Limits against abuse, with a real node: a thousand silent connections do
 //! not stop Check and are closed after the idle timeout; ten thousand wrong
 //! tokens from one address are throttled while the valid admin token still
-//! revokes.
+//! revokes; the HTTP port caps its connections and closes silent ones and
+//! request heads that trickle in.
 
 use std::time::Duration;
 
@@ -178,4 +179,110 @@ async fn wrong_tokens_are_throttled_and_the_admin_still_revokes() {
     })
     .await;
     assert!(answer.revoked);
+}
+
+/// Read `s` to its end within `deadline`: true when the node closed it.
+async fn closed_within(s: &mut tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut sink = [0u8; 1024];
+    tokio::time::timeout(deadline, async {
+        loop {
+            match s.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_port_caps_connections_and_closes_silent_and_slow_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(
+        dir.path(),
+        &[
+            "--max-connections",
+            "20",
+            "--first-byte-timeout",
+            "2s",
+            "--request-timeout",
+            "2s",
+            "--idle-timeout",
+            "2s",
+        ],
+    );
+    let http = node.http.expect("the HTTP port");
+    // Twenty silent connections take every slot.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(tokio::net::TcpStream::connect(http).await.expect("connect"));
+    }
+    // A 21st waits in the backlog: it is answered only once the node has
+    // closed a silent one (for sending nothing) and freed its slot.
+    let mut late = tokio::net::TcpStream::connect(http).await.expect("connect");
+    late.write_all(b"GET /healthz HTTP/1.1\r\nhost: rescind\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), late.read_to_end(&mut answer))
+        .await
+        .expect("the 21st connection is answered")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let mut probe = [0u8; 16];
+    let already_closed = silent
+        .iter()
+        .filter(|s| match s.try_read(&mut probe) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        })
+        .count();
+    assert!(
+        already_closed >= 1,
+        "the 21st connection was served while 20 held every slot"
+    );
+    for s in &mut silent {
+        assert!(
+            closed_within(s, Duration::from_secs(60)).await,
+            "a silent connection stayed open"
+        );
+    }
+
+    // A client that trickles its request head, a line at a time, never
+    // silent for long enough to be idle, is closed when the head takes
+    // longer than request_timeout.
+    let mut slow = tokio::net::TcpStream::connect(http).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let mut pace = tokio::time::interval(Duration::from_millis(200));
+    let mut lines = 0;
+    let closed = loop {
+        pace.tick().await;
+        if slow
+            .write_all(format!("x-slow-{lines}: 1\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            break true;
+        }
+        let mut probe = [0u8; 256];
+        match slow.try_read(&mut probe) {
+            Ok(_) => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break true,
+        }
+        lines += 1;
+        if lines > 300 {
+            break false;
+        }
+    };
+    assert!(closed, "a trickled request head was still being read after 60 s");
+    assert!(
+        lines >= 5,
+        "closed after {lines} lines: sooner than the head timeout"
+    );
 }

@@ -47,7 +47,8 @@ pub struct OpsArgs {
     /// Serve /metrics and keep its counters (true / false). [default: true]
     #[arg(long, env = "RESCIND_METRICS")]
     metrics: Option<bool>,
-    /// Most client connections served at once. [default: 1024]
+    /// Most client connections served at once, on each of the gRPC and HTTP
+    /// ports; further ones wait to be accepted. [default: 1024]
     #[arg(long, env = "RESCIND_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
     /// Most requests in flight per connection. [default: 256]
@@ -66,10 +67,12 @@ pub struct OpsArgs {
     /// Close a connection that sends nothing this long after it is accepted (DUR). [default: 10s]
     #[arg(long, env = "RESCIND_FIRST_BYTE_TIMEOUT", value_parser = parse_duration)]
     first_byte_timeout: Option<Duration>,
-    /// Longest a unary request may take (DUR); a shorter grpc-timeout wins. [default: 30s]
+    /// Longest a unary request may take (DUR); a shorter grpc-timeout wins.
+    /// On HTTP, also the longest an HTTP/1.1 request head (or a keep-alive
+    /// wait for the next one) may take. [default: 30s]
     #[arg(long, env = "RESCIND_REQUEST_TIMEOUT", value_parser = parse_duration)]
     request_timeout: Option<Duration>,
-    /// Largest header block of one gRPC request, bytes (1024..=1048576). [default: 16384]
+    /// Largest header block of one request, gRPC or HTTP, bytes (1024..=1048576). [default: 16384]
     #[arg(long, env = "RESCIND_MAX_HEADER_BYTES")]
     max_header_bytes: Option<u32>,
     /// Failed authentications one source address may make at once before it

@@ -49,7 +49,8 @@ pub struct Config {
     /// (the request's own deadline, if shorter, wins).
     #[serde(with = "humantime_serde")]
     pub max_consistency_wait: Duration,
-    /// Most client connections served at once; further ones wait to be accepted.
+    /// Most client connections served at once on each port (gRPC, HTTP);
+    /// further ones wait to be accepted.
     pub max_connections: usize,
     /// Most requests in flight per connection.
     pub max_concurrent_requests_per_connection: usize,

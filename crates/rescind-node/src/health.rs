@@ -24,6 +24,10 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
+
+/// Connections the HTTP health port takes at once while the state loads
+/// (probes only; the full port's `max_connections` applies after).
+const LOADING_CONNECTIONS: usize = 64;
 use tonic_health::server::HealthReporter;
 
 use crate::engine::Engine;
@@ -223,7 +227,8 @@ impl Loading {
                 let stopped = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = crate::http::serve(twin, router, None, stopped).await {
+                let limits = crate::http::HttpLimits::new(LOADING_CONNECTIONS, &Default::default(), None);
+                if let Err(e) = crate::http::serve(twin, router, limits, stopped).await {
                     tracing::warn!(error = %e, "HTTP health while loading failed");
                 }
             }));

@@ -23,10 +23,11 @@ pub struct LimitsConfig {
     pub first_byte_timeout: Duration,
     /// Longest a unary request may take before it is answered
     /// DEADLINE_EXCEEDED (a shorter `grpc-timeout` from the client wins;
-    /// Watch streams are not bounded). Default 30 s.
+    /// Watch streams are not bounded; on HTTP, 408, and an HTTP/1.1 request
+    /// head must arrive within it too). Default 30 s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Largest header block of one request, bytes. Default 16384.
+    /// Largest header block of one request (gRPC or HTTP), bytes. Default 16384.
     pub max_header_bytes: u32,
     /// Failed authentications one source address may make at once before
     /// it is throttled. Default 20.
@@ -99,9 +100,31 @@ impl LimitsConfig {
     }
 }
 
-/// Source addresses tracked at once; past this the fullest buckets (those
-/// that have earned everything back) are forgotten first.
+/// Source addresses tracked at once; past this a new address takes the
+/// place of the fullest of [`EVICTION_SAMPLE`] tracked ones (so throttled
+/// addresses are the last forgotten, and making room costs the same at any
+/// table size).
 const MAX_SOURCES: usize = 16_384;
+
+/// Buckets looked at to make room for a new address.
+const EVICTION_SAMPLE: usize = 32;
+
+/// The key an address is throttled under: an IPv4 address itself (an
+/// IPv4-mapped IPv6 address counts as the IPv4 one), an IPv6 address by its
+/// /64 prefix, because one host commonly holds a whole /64 and could
+/// otherwise pick a fresh address for every guess.
+pub fn throttle_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
 
 /// Per source address, a token bucket of failed authentications. A request
 /// with valid credentials always passes; one with bad credentials from an
@@ -150,7 +173,9 @@ impl AuthThrottle {
 
     /// `source` is throttled now (its bucket is empty).
     pub fn is_throttled(&self, source: Option<IpAddr>) -> bool {
-        let Some(ip) = source else { return false };
+        let Some(ip) = source.map(throttle_key) else {
+            return false;
+        };
         let now = tokio::time::Instant::now();
         let sources = self.sources.lock();
         sources.get(&ip).is_some_and(|b| self.refilled(b, now) < 1.0)
@@ -163,15 +188,21 @@ impl AuthThrottle {
     /// Count a failed authentication from `source` (unknown sources are not
     /// throttled: the simulator's and a Unix socket's connections).
     pub fn fail(&self, source: Option<IpAddr>) -> Failure {
-        let Some(ip) = source else {
+        let Some(ip) = source.map(throttle_key) else {
             return Failure::Counted;
         };
         let now = tokio::time::Instant::now();
         let mut sources = self.sources.lock();
         if sources.len() >= MAX_SOURCES && !sources.contains_key(&ip) {
-            sources.retain(|_, b| self.refilled(b, now) < self.burst);
-            if sources.len() >= MAX_SOURCES {
-                sources.clear();
+            // Forget the fullest of a few (the map's order is its hasher's,
+            // random per process): the least throttled goes first.
+            let fullest = sources
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .max_by(|a, b| self.refilled(a.1, now).total_cmp(&self.refilled(b.1, now)))
+                .map(|(k, _)| *k);
+            if let Some(k) = fullest {
+                sources.remove(&k);
             }
         }
         let fresh = Bucket {
@@ -229,6 +260,43 @@ mod tests {
             t.fail(Some(IpAddr::from(i.to_be_bytes())));
         }
         assert!(t.sources.lock().len() <= MAX_SOURCES);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_source_survives_a_flood_of_new_addresses() {
+        let t = AuthThrottle::new(2, 1);
+        let guesser: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..3 {
+            t.fail(Some(guesser));
+        }
+        assert!(t.is_throttled(Some(guesser)));
+        // Twice the table's size of addresses failing once each (their
+        // buckets stay fuller than the guesser's).
+        for i in 0..(2 * MAX_SOURCES as u32) {
+            t.fail(Some(IpAddr::from((0x0a00_0000 | i).to_be_bytes())));
+        }
+        assert!(t.is_throttled(Some(guesser)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ipv6_slash_64_counts_as_one_source() {
+        let t = AuthThrottle::new(2, 1);
+        for i in 1..=2u16 {
+            let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i);
+            assert_eq!(t.fail(Some(IpAddr::V6(ip))), Failure::Counted);
+        }
+        let third = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0xffff, 1, 2, 3);
+        assert!(t.is_throttled(Some(IpAddr::V6(third))));
+        // Another /64 is another source.
+        let next = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1);
+        assert!(!t.is_throttled(Some(IpAddr::V6(next))));
+        // An IPv4-mapped address is its IPv4 address.
+        let v4: IpAddr = "192.0.2.9".parse().unwrap();
+        t.fail(Some(v4));
+        t.fail(Some(v4));
+        let mapped = "::ffff:192.0.2.9".parse::<IpAddr>().unwrap();
+        assert!(t.is_throttled(Some(mapped)));
+        assert_eq!(throttle_key(mapped), v4);
     }
 
     #[test]

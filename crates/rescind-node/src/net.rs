@@ -111,6 +111,24 @@ impl IdleTimer {
     }
 }
 
+impl LimitedConn {
+    /// `stream`, holding `permit` until it closes, under `idle`.
+    pub fn new(
+        stream: Stream,
+        remote: Option<std::net::SocketAddr>,
+        peer_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
+        idle: IdlePolicy,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            stream,
+            info: ConnInfo { remote, peer_cert },
+            idle: IdleTimer::new(idle),
+            _permit: permit,
+        }
+    }
+}
+
 /// What a request's handler can learn about its connection (in the
 /// request's extensions).
 #[derive(Clone, Debug)]
@@ -274,15 +292,13 @@ fn plain(
 ) -> io::Result<LimitedConn> {
     let stream = TcpStream::from_std(std)?;
     let remote = stream.peer_addr().ok();
-    Ok(LimitedConn {
-        stream: Stream::Plain(stream),
-        info: ConnInfo {
-            remote,
-            peer_cert: None,
-        },
-        idle: IdleTimer::new(idle),
-        _permit: permit,
-    })
+    Ok(LimitedConn::new(
+        Stream::Plain(stream),
+        remote,
+        None,
+        idle,
+        permit,
+    ))
 }
 
 /// Handshake every connection handed over, each in a task of its own (at
@@ -308,15 +324,7 @@ async fn handshake_all(
             .await;
             match accepted {
                 Ok(Ok(a)) => {
-                    let conn = LimitedConn {
-                        stream: a.stream,
-                        info: ConnInfo {
-                            remote,
-                            peer_cert: a.peer_cert.map(Arc::new),
-                        },
-                        idle: IdleTimer::new(idle),
-                        _permit: permit,
-                    };
+                    let conn = LimitedConn::new(a.stream, remote, a.peer_cert.map(Arc::new), idle, permit);
                     let _ = ready.send(conn).await;
                 }
                 Ok(Err(e)) => {

@@ -304,6 +304,7 @@ impl Node {
             tls,
         });
         let idle = self.config.limits.idle();
+        let self_limits = self.config.limits.clone();
         let running = self.start(&advertise);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shutdown = running.on_shutdown(async move {
@@ -312,13 +313,18 @@ impl Node {
         });
         let http_tls = tls.clone();
         let http_task = http.map(|l| {
-            let router = crate::http::router(running.http.clone(), running.http_in_flight);
+            let router = crate::http::router(
+                running.http.clone(),
+                running.http_in_flight,
+                self_limits.request_timeout,
+            );
+            let http_limits = crate::http::HttpLimits::new(max, &self_limits, http_tls);
             let mut rx = stop_rx.clone();
             tokio::spawn(async move {
                 let stop = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = crate::http::serve(l, router, http_tls, stop).await {
+                if let Err(e) = crate::http::serve(l, router, http_limits, stop).await {
                     tracing::error!(error = %e, "HTTP server failed");
                 }
             })
@@ -383,10 +389,16 @@ impl Node {
         } = self;
         engine.with_cluster(|c| c.set_addr(advertise));
         let limits = config.gossip.limits();
+        // Explicit, or derived from the first key (the value to pin before a
+        // key rotation): sent on every peer call and checked on every one.
+        let effective_cluster_id = config
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| cluster_id(cluster_keys.first().map(String::as_str), engine.identity()));
         // Validated at start: a key is visible ASCII, so it makes a header.
         let peer_channels = cluster_keys
             .first()
-            .and_then(|k| PeerChannels::new(channels, k, config.cluster_id.as_deref()))
+            .and_then(|k| PeerChannels::new(channels, k, Some(&effective_cluster_id)))
             .map(Arc::new);
         let gossip = peer_channels.clone().map(|channels| {
             Gossip::spawn(
@@ -402,7 +414,7 @@ impl Node {
             )
         });
         let admission = crate::gossip::service::Admission {
-            cluster_id: config.cluster_id.clone(),
+            cluster_id: Some(effective_cluster_id.clone()),
             peer_tls: tls.is_some() && config.tls.peer_tls(),
         };
         let peers = PeerService::new(engine.clone(), &cluster_keys, limits, peer_channels, admission);
@@ -414,9 +426,7 @@ impl Node {
                 max_watchers: config.max_watchers,
                 buffer: config.watch_buffer,
                 stall_timeout: config.watch_stall_timeout,
-                cluster_id: config.cluster_id.clone().unwrap_or_else(|| {
-                    cluster_id(cluster_keys.first().map(String::as_str), engine.identity())
-                }),
+                cluster_id: effective_cluster_id,
             },
         );
         let http = HttpState {

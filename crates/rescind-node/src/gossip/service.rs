@@ -49,7 +49,7 @@ pub struct PeerService {
 /// What a peer call must show besides the cluster key.
 #[derive(Clone, Debug, Default)]
 pub struct Admission {
-    /// The configured cluster id: a caller naming another is refused.
+    /// The configured cluster id: a caller naming another, or none, is refused.
     pub cluster_id: Option<String>,
     /// Peer mutual TLS is on: a caller needs a peer certificate (chained to
     /// the cluster CA, checked in the handshake) that names the node it
@@ -137,21 +137,12 @@ impl PeerService {
                 "peer traffic is disabled: this node has no cluster key configured",
             ));
         }
-        if let (Some(mine), Some(theirs)) = (
-            &self.admission.cluster_id,
-            req.metadata()
+        if let Some(mine) = &self.admission.cluster_id {
+            let theirs = req
+                .metadata()
                 .get(CLUSTER_ID_HEADER)
-                .and_then(|v| v.to_str().ok()),
-        ) && mine != theirs
-        {
-            let theirs: String = theirs.chars().take(64).collect();
-            if REFUSALS.first_in_a_while(&format!("cluster-id {theirs}")) {
-                tracing::warn!(peer = %remote(), theirs, "refused a peer of another cluster (logged once a minute)");
-            }
-            return Err(Status::failed_precondition(format!(
-                "cluster_id: this node belongs to cluster `{mine}`, the caller to `{theirs}`: \
-                 nodes of two clusters never merge; check --peer and --cluster-id"
-            )));
+                .and_then(|v| v.to_str().ok());
+            check_cluster_id(mine, theirs, remote)?;
         }
         let cert = if self.admission.peer_tls {
             let cert = req
@@ -319,5 +310,52 @@ impl Peers for PeerService {
             self.engine.metrics().gossip.snapshot(false);
         }
         Ok(Response::new(wire::page_to_pb(page)))
+    }
+}
+
+/// A caller's cluster id against this node's: the same, or refused (a caller
+/// sending none is refused too: every node with a cluster id sends it).
+#[allow(clippy::result_large_err)]
+fn check_cluster_id(mine: &str, theirs: Option<&str>, remote: impl Fn() -> String) -> Result<(), Status> {
+    if theirs == Some(mine) {
+        return Ok(());
+    }
+    let Some(theirs) = theirs else {
+        if REFUSALS.first_in_a_while("cluster-id missing") {
+            tracing::warn!(peer = %remote(), "refused a peer call carrying no cluster id (logged once a minute)");
+        }
+        return Err(Status::failed_precondition(format!(
+            "cluster_id: this node belongs to cluster `{mine}`, the caller sent no cluster id: \
+             set --cluster-id on it to the same value"
+        )));
+    };
+    let theirs: String = theirs.chars().take(64).collect();
+    if REFUSALS.first_in_a_while(&format!("cluster-id {theirs}")) {
+        tracing::warn!(peer = %remote(), theirs, "refused a peer of another cluster (logged once a minute)");
+    }
+    Err(Status::failed_precondition(format!(
+        "cluster_id: this node belongs to cluster `{mine}`, the caller to `{theirs}`: \
+         nodes of two clusters never merge; check --peer and --cluster-id"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cluster_id;
+
+    #[test]
+    fn a_caller_of_another_cluster_or_of_none_is_refused() {
+        let remote = || "192.0.2.1:5000".to_owned();
+        assert!(check_cluster_id("prod", Some("prod"), remote).is_ok());
+        let other = check_cluster_id("prod", Some("staging"), remote).unwrap_err();
+        assert_eq!(other.code(), tonic::Code::FailedPrecondition);
+        assert!(other.message().contains("`staging`"), "{}", other.message());
+        let none = check_cluster_id("prod", None, remote).unwrap_err();
+        assert_eq!(none.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            none.message().contains("sent no cluster id"),
+            "{}",
+            none.message()
+        );
     }
 }

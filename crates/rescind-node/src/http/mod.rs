@@ -11,13 +11,12 @@
 //!   and orchestrators).
 //! - [`body`]: body size, content type and parsing, each failure named.
 //! - [`error`]: the `ApiError` every handler answers with.
-//! - [`tls_listener`]: the port over TLS (`[tls]`).
+//! - [`serve`]: the accept loop and its bounds (`[limits]`, `[tls]`).
 //! - `openapi.json`: the OpenAPI 3 document served at `/v1/openapi.json`.
 
 // Errors are the cold path of a handler, and axum moves them by value anyway.
 #![allow(clippy::result_large_err)]
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,6 @@ use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
-use tokio::net::TcpListener;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tower::ServiceBuilder;
 
@@ -41,16 +39,13 @@ pub mod body;
 pub mod error;
 pub mod oauth;
 pub mod probes;
-pub mod tls_listener;
+pub mod serve;
 
 pub use error::ApiError;
+pub use serve::{HttpLimits, serve};
 
 /// The OpenAPI 3 document of this API (checked in beside this file).
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// Longest a request may hold an in-flight slot (reading its body, and a
-/// consistency-token wait, included): then 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler reads.
 #[derive(Clone)]
@@ -90,14 +85,19 @@ fn metadata(headers: &HeaderMap) -> Result<MetadataMap, ApiError> {
     Ok(md)
 }
 
-/// Every route, with the body limit and the in-flight bound (429 beyond it).
-pub fn router(state: HttpState, max_in_flight: usize) -> Router {
+/// Every route, with the body limit, the in-flight bound (429 beyond it) and
+/// `request_timeout`, the longest a request may hold an in-flight slot
+/// (reading its body and a consistency-token wait included; then 408).
+pub fn router(state: HttpState, max_in_flight: usize, request_timeout: Duration) -> Router {
     let overload = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|e: tower::BoxError| async move {
+        .layer(HandleErrorLayer::new(move |e: tower::BoxError| async move {
             if e.is::<tower::timeout::error::Elapsed>() {
                 ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    format!("the request took more than {} s", REQUEST_TIMEOUT.as_secs()),
+                    format!(
+                        "the request took more than {} (limits.request_timeout)",
+                        humantime::format_duration(request_timeout)
+                    ),
                 )
             } else {
                 ApiError::new(
@@ -112,7 +112,7 @@ pub fn router(state: HttpState, max_in_flight: usize) -> Router {
         // each route have max_in_flight).
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight))
         // A client trickling its body cannot hold a slot for longer.
-        .timeout(REQUEST_TIMEOUT);
+        .timeout(request_timeout);
     Router::new()
         .route("/v1/revocations", post(api::revoke))
         .route("/v1/revocations:batch", post(api::revoke_batch))
@@ -138,52 +138,4 @@ pub fn router(state: HttpState, max_in_flight: usize) -> Router {
         })
         .layer(overload)
         .with_state(state)
-}
-
-/// Serve `router` on `listener` until `shutdown`, then finish requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<crate::net::TlsAccept>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let router = router.layer(axum::middleware::map_request(with_source));
-    let app = router.into_make_service_with_connect_info::<Remote>();
-    match tls.filter(|t| t.tls.config().client_tls()) {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
-        Some(tls) => {
-            axum::serve(tls_listener::TlsListener::new(listener, tls), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
-}
-
-/// The client's address, as axum's connect info (plaintext or TLS listener).
-#[derive(Clone, Copy, Debug)]
-pub struct Remote(pub std::net::SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Remote {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        Remote(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls_listener::TlsListener>>
-    for Remote
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tls_listener::TlsListener>) -> Self {
-        Remote(*stream.remote_addr())
-    }
-}
-
-/// Stamp a request with the client's address for [`crate::auth`]'s throttle
-/// (dropping any the client sent).
-async fn with_source(mut req: axum::extract::Request) -> axum::extract::Request {
-    let source = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<Remote>>()
-        .map(|c| c.0.0.ip());
-    crate::auth::set_source(req.headers_mut(), source);
-    req
 }
