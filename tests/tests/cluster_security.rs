@@ -9,8 +9,10 @@ use rescind_tests::cluster::{Cluster, KEY, revoke_token};
 use rescind_tests::{NodeProc, with_bearer};
 use tonic::Code;
 
-fn peer_request<T>(message: T, key: Option<&str>) -> tonic::Request<T> {
+fn peer_request<T>(message: T, key: Option<&str>, cluster_id: &str) -> tonic::Request<T> {
     let mut req = tonic::Request::new(message);
+    req.metadata_mut()
+        .insert("rescind-cluster-id", cluster_id.parse().unwrap());
     if let Some(k) = key {
         req.metadata_mut()
             .insert("rescind-cluster-key", k.parse().unwrap());
@@ -89,14 +91,24 @@ async fn consistency_tokens_and_peer_authentication() {
         "answered within its deadline"
     );
 
-    // Peer calls with a wrong or missing key are refused.
+    // Peer calls with a wrong or missing key are refused (each carrying
+    // the cluster's id, which is checked first).
+    let cluster_id = ca
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .cluster_id;
     let mut peers = PeersClient::connect(format!("http://{}", a.addr)).await.unwrap();
     let exchange = || pb::ExchangeRequest {
         from: from(),
         ..Default::default()
     };
     for key in [Some("not-the-cluster-key-000"), None] {
-        let err = peers.exchange(peer_request(exchange(), key)).await.unwrap_err();
+        let err = peers
+            .exchange(peer_request(exchange(), key, &cluster_id))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     }
     // The outsider learned nothing and the cluster did not learn it.
@@ -116,14 +128,20 @@ async fn consistency_tokens_and_peer_authentication() {
         from: from(),
         ops: vec![vec![0xde, 0xad, 0xbe, 0xef], Vec::new()],
     };
-    let err = peers.push(peer_request(garbage, Some(KEY))).await.unwrap_err();
+    let err = peers
+        .push(peer_request(garbage, Some(KEY), &cluster_id))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("ops[0]"), "{}", err.message());
     let no_from = pb::PushRequest {
         from: None,
         ops: Vec::new(),
     };
-    let err = peers.push(peer_request(no_from, Some(KEY))).await.unwrap_err();
+    let err = peers
+        .push(peer_request(no_from, Some(KEY), &cluster_id))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let bad_clock = pb::ExchangeRequest {
         from: from(),
@@ -135,7 +153,7 @@ async fn consistency_tokens_and_peer_authentication() {
         members: Vec::new(),
     };
     let err = peers
-        .exchange(peer_request(bad_clock, Some(KEY)))
+        .exchange(peer_request(bad_clock, Some(KEY), &cluster_id))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -144,7 +162,7 @@ async fn consistency_tokens_and_peer_authentication() {
         cursor: vec![0xff; 8],
     };
     let err = peers
-        .snapshot(peer_request(bad_cursor, Some(KEY)))
+        .snapshot(peer_request(bad_cursor, Some(KEY), &cluster_id))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
