@@ -11,7 +11,7 @@
 //!   and orchestrators).
 //! - [`body`]: body size, content type and parsing, each failure named.
 //! - [`error`]: the `ApiError` every handler answers with.
-//! - [`serve`]: the accept loop and its bounds (`[limits]`, `[tls]`).
+//! - [`serve`](mod@serve): the accept loop and its bounds (`[limits]`, `[tls]`).
 //! - `openapi.json`: the OpenAPI 3 document served at `/v1/openapi.json`.
 
 // Errors are the cold path of a handler, and axum moves them by value anyway.
