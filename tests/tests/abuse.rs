@@ -80,19 +80,7 @@ async fn idle_connections_do_not_stop_checks_and_are_closed() {
     }
     // Every idle connection is closed by the node: reading reaches its end.
     let closed = futures_util::stream::iter(idle)
-        .map(|mut s| async move {
-            let mut sink = [0u8; 1024];
-            tokio::time::timeout(Duration::from_secs(60), async {
-                loop {
-                    match s.read(&mut sink).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await
-            .is_ok()
-        })
+        .map(|mut s| async move { closed_within(&mut s, Duration::from_secs(60)).await })
         .buffer_unordered(1000)
         .filter(|closed| std::future::ready(*closed))
         .count()
