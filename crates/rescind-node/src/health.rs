@@ -24,13 +24,13 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::engine::Engine;
 
 /// Connections the HTTP health port takes at once while the state loads
 /// (probes only; the full port's `max_connections` applies after).
 const LOADING_CONNECTIONS: usize = 64;
-use tonic_health::server::HealthReporter;
-
-use crate::engine::Engine;
 
 /// The gRPC service names whose health is reported besides `""`.
 pub const SERVICES: [&str; 1] = ["rescind.v1.Revocations"];

@@ -304,7 +304,7 @@ impl Node {
             tls,
         });
         let idle = self.config.limits.idle();
-        let self_limits = self.config.limits.clone();
+        let limits_config = self.config.limits.clone();
         let running = self.start(&advertise);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shutdown = running.on_shutdown(async move {
@@ -316,9 +316,9 @@ impl Node {
             let router = crate::http::router(
                 running.http.clone(),
                 running.http_in_flight,
-                self_limits.request_timeout,
+                limits_config.request_timeout,
             );
-            let http_limits = crate::http::HttpLimits::new(max, &self_limits, http_tls);
+            let http_limits = crate::http::HttpLimits::new(max, &limits_config, http_tls);
             let mut rx = stop_rx.clone();
             tokio::spawn(async move {
                 let stop = async move {
@@ -398,7 +398,7 @@ impl Node {
         // Validated at start: a key is visible ASCII, so it makes a header.
         let peer_channels = cluster_keys
             .first()
-            .and_then(|k| PeerChannels::new(channels, k, Some(&effective_cluster_id)))
+            .and_then(|k| PeerChannels::new(channels, k, &effective_cluster_id))
             .map(Arc::new);
         let gossip = peer_channels.clone().map(|channels| {
             Gossip::spawn(
@@ -414,7 +414,8 @@ impl Node {
             )
         });
         let admission = crate::gossip::service::Admission {
-            cluster_id: Some(effective_cluster_id.clone()),
+            cluster_id: effective_cluster_id.clone(),
+            cluster_id_configured: config.cluster_id.is_some(),
             peer_tls: tls.is_some() && config.tls.peer_tls(),
         };
         let peers = PeerService::new(engine.clone(), &cluster_keys, limits, peer_channels, admission);

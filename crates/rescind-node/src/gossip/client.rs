@@ -53,19 +53,18 @@ pub fn tcp_channels(
     })
 }
 
-/// Adds the cluster key (and the configured cluster id) to every call.
+/// Adds the cluster key and the cluster id to every call.
 #[derive(Clone)]
 pub struct ClusterKey {
     key: AsciiMetadataValue,
-    cluster_id: Option<AsciiMetadataValue>,
+    cluster_id: AsciiMetadataValue,
 }
 
 impl Interceptor for ClusterKey {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut().insert(CLUSTER_KEY_HEADER, self.key.clone());
-        if let Some(id) = &self.cluster_id {
-            req.metadata_mut().insert(CLUSTER_ID_HEADER, id.clone());
-        }
+        req.metadata_mut()
+            .insert(CLUSTER_ID_HEADER, self.cluster_id.clone());
         Ok(req)
     }
 }
@@ -82,16 +81,13 @@ pub struct PeerChannels {
 
 impl PeerChannels {
     /// Channels made by `factory`, authenticated with `cluster_key`, naming
-    /// `cluster_id` when one is configured.
-    pub fn new(factory: ChannelFactory, cluster_key: &str, cluster_id: Option<&str>) -> Option<Self> {
+    /// `cluster_id` (None when either is not visible ASCII).
+    pub fn new(factory: ChannelFactory, cluster_key: &str, cluster_id: &str) -> Option<Self> {
         Some(Self {
             factory,
             key: ClusterKey {
                 key: cluster_key.parse().ok()?,
-                cluster_id: match cluster_id {
-                    Some(id) => Some(id.parse().ok()?),
-                    None => None,
-                },
+                cluster_id: cluster_id.parse().ok()?,
             },
             channels: Mutex::new(HashMap::new()),
         })

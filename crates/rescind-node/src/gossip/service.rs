@@ -47,10 +47,15 @@ pub struct PeerService {
 }
 
 /// What a peer call must show besides the cluster key.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Admission {
-    /// The configured cluster id: a caller naming another, or none, is refused.
-    pub cluster_id: Option<String>,
+    /// This node's cluster id: a caller naming another, or none, is refused.
+    pub cluster_id: String,
+    /// The id was set by the operator (`--cluster-id`), so refusals may quote
+    /// it. A derived id (a hash of the first cluster key) is never shown to
+    /// a caller that has not authenticated: it would let them test guessed
+    /// keys offline.
+    pub cluster_id_configured: bool,
     /// Peer mutual TLS is on: a caller needs a peer certificate (chained to
     /// the cluster CA, checked in the handshake) that names the node it
     /// claims to be.
@@ -137,13 +142,15 @@ impl PeerService {
                 "peer traffic is disabled: this node has no cluster key configured",
             ));
         }
-        if let Some(mine) = &self.admission.cluster_id {
-            let theirs = req
-                .metadata()
-                .get(CLUSTER_ID_HEADER)
-                .and_then(|v| v.to_str().ok());
-            check_cluster_id(mine, theirs, remote)?;
-        }
+        let theirs = req
+            .metadata()
+            .get(CLUSTER_ID_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let mine = self
+            .admission
+            .cluster_id_configured
+            .then_some(self.admission.cluster_id.as_str());
+        check_cluster_id(&self.admission.cluster_id, mine, theirs, remote)?;
         let cert = if self.admission.peer_tls {
             let cert = req
                 .extensions()
@@ -313,20 +320,30 @@ impl Peers for PeerService {
     }
 }
 
-/// A caller's cluster id against this node's: the same, or refused (a caller
-/// sending none is refused too: every node with a cluster id sends it).
+/// A caller's cluster id against this node's `id`: the same, or refused (a
+/// caller sending none is refused too: every node sends its id). `shown` is
+/// the id as a refusal may quote it (None: a derived id, kept unquoted).
 #[allow(clippy::result_large_err)]
-fn check_cluster_id(mine: &str, theirs: Option<&str>, remote: impl Fn() -> String) -> Result<(), Status> {
-    if theirs == Some(mine) {
+fn check_cluster_id(
+    id: &str,
+    shown: Option<&str>,
+    theirs: Option<&str>,
+    remote: impl Fn() -> String,
+) -> Result<(), Status> {
+    if theirs == Some(id) {
         return Ok(());
     }
+    let mine = shown.map_or_else(
+        || "this node's cluster (derived from its first cluster key)".to_owned(),
+        |id| format!("cluster `{id}`"),
+    );
     let Some(theirs) = theirs else {
         if REFUSALS.first_in_a_while("cluster-id missing") {
             tracing::warn!(peer = %remote(), "refused a peer call carrying no cluster id (logged once a minute)");
         }
         return Err(Status::failed_precondition(format!(
-            "cluster_id: this node belongs to cluster `{mine}`, the caller sent no cluster id: \
-             set --cluster-id on it to the same value"
+            "cluster_id: this node belongs to {mine}, the caller sent no cluster id: \
+             give both the same --cluster-id (nodes before this check send one only when it is set)"
         )));
     };
     let theirs: String = theirs.chars().take(64).collect();
@@ -334,8 +351,8 @@ fn check_cluster_id(mine: &str, theirs: Option<&str>, remote: impl Fn() -> Strin
         tracing::warn!(peer = %remote(), theirs, "refused a peer of another cluster (logged once a minute)");
     }
     Err(Status::failed_precondition(format!(
-        "cluster_id: this node belongs to cluster `{mine}`, the caller to `{theirs}`: \
-         nodes of two clusters never merge; check --peer and --cluster-id"
+        "cluster_id: this node belongs to {mine}, the caller to `{theirs}`: \
+         nodes of two clusters never merge; check --peer, --cluster-id and the cluster key"
     )))
 }
 
@@ -346,16 +363,28 @@ mod tests {
     #[test]
     fn a_caller_of_another_cluster_or_of_none_is_refused() {
         let remote = || "192.0.2.1:5000".to_owned();
-        assert!(check_cluster_id("prod", Some("prod"), remote).is_ok());
-        let other = check_cluster_id("prod", Some("staging"), remote).unwrap_err();
+        assert!(check_cluster_id("prod", Some("prod"), Some("prod"), remote).is_ok());
+        let other = check_cluster_id("prod", Some("prod"), Some("staging"), remote).unwrap_err();
         assert_eq!(other.code(), tonic::Code::FailedPrecondition);
         assert!(other.message().contains("`staging`"), "{}", other.message());
-        let none = check_cluster_id("prod", None, remote).unwrap_err();
+        let none = check_cluster_id("prod", Some("prod"), None, remote).unwrap_err();
         assert_eq!(none.code(), tonic::Code::FailedPrecondition);
         assert!(
             none.message().contains("sent no cluster id"),
             "{}",
             none.message()
         );
+    }
+
+    #[test]
+    fn a_derived_cluster_id_is_not_shown_to_the_caller() {
+        let remote = || "192.0.2.1:5000".to_owned();
+        let derived = "key-0123456789abcdef";
+        for theirs in [None, Some("key-fedcba9876543210")] {
+            let err = check_cluster_id(derived, None, theirs, remote).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+            assert!(!err.message().contains(derived), "{}", err.message());
+        }
+        assert!(check_cluster_id(derived, None, Some(derived), remote).is_ok());
     }
 }

@@ -76,7 +76,7 @@ fn metadata(headers: &HeaderMap) -> Result<MetadataMap, ApiError> {
             .map_err(|_| ApiError::unauthenticated("authorization: not visible ASCII"))?;
         md.insert("authorization", value);
     }
-    // Set by the server from the connection (see `with_source`).
+    // Set by the server from the connection (see `serve`).
     if let Some(v) = headers.get(crate::auth::SOURCE_HEADER)
         && let Ok(value) = MetadataValue::try_from(v.as_bytes())
     {
