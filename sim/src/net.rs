@@ -74,6 +74,14 @@ pub fn channel(addr: &str, timeout: Duration) -> Option<Channel> {
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(timeout)
             .keep_alive_while_idle(true)
+            // h2 forgets a stream it reset after this long on the *real*
+            // clock (its default is 1 s), and answers a late frame for a
+            // forgotten stream with a RST_STREAM it would not send for a
+            // remembered one: an extra message that shifts every later
+            // random draw of the network. An hour outlasts any run, so what
+            // is sent depends on simulated time only (h2 still bounds the
+            // remembered streams by count, which is deterministic).
+            .http2_reset_stream_duration(Duration::from_secs(3600))
             .connect_with_connector_lazy(tower::service_fn(|uri: Uri| async move {
                 let host = uri.host().unwrap_or_default().to_owned();
                 let port = uri.port_u16().unwrap_or(PORT);

@@ -154,7 +154,21 @@ fn the_same_seed_gives_the_same_bytes_and_another_seed_another_trace() {
     let (_, s) = scenario("crash-restart-under-load");
     let a = serde_json::to_string_pretty(&run(&s, 7).unwrap()).unwrap();
     let b = serde_json::to_string_pretty(&run(&s, 7).unwrap()).unwrap();
-    assert!(a == b, "seed 7 gave two different reports");
+    if a != b {
+        let at = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(0);
+        let around = |r: &str| {
+            r.lines()
+                .skip(at.saturating_sub(8))
+                .take(24)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!(
+            "seed 7 gave two different reports, first at line {at}:\n--- first run\n{}\n--- second run\n{}",
+            around(&a),
+            around(&b)
+        );
+    }
     let c = run(&s, 8).unwrap();
     let c_json = serde_json::to_string_pretty(&c).unwrap();
     assert_ne!(a, c_json, "seeds 7 and 8 gave the same report");

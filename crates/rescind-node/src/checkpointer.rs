@@ -61,7 +61,10 @@ pub(crate) struct Checkpointer {
     next_generation: u64,
     /// Vector of the newest durable checkpoint.
     newest: Option<Vec<(OriginId, u64)>>,
-    since: Instant,
+    /// When the last checkpoint was taken, on tokio's clock: the OS clock
+    /// on the writer thread, simulated time in the simulator (whose writer
+    /// is a task), so the cadence never depends on how fast a run goes.
+    since: tokio::time::Instant,
     ops_since: u64,
     dirty: bool,
     running: Option<std::thread::JoinHandle<Outcome>>,
@@ -81,7 +84,7 @@ impl Checkpointer {
             policy,
             next_generation,
             newest,
-            since: Instant::now(),
+            since: tokio::time::Instant::now(),
             ops_since: 0,
             dirty: false,
             running: None,
@@ -181,7 +184,7 @@ impl Checkpointer {
         let watermark = shared.gc_watermark();
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.since = Instant::now();
+        self.since = tokio::time::Instant::now();
         self.ops_since = 0;
         self.dirty = false;
         (image, generation, watermark)

@@ -16,7 +16,8 @@
 //! `rescind_propagation_untracked_ops_total` instead of observed.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+// tokio's clock: the OS clock in a node, simulated time in the simulator.
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
