@@ -43,15 +43,9 @@ pub fn check_request(token: &str) -> CheckRequest {
     }
 }
 
-/// [`check_request`] as one gRPC message on the wire (uncompressed flag,
-/// 4-byte big-endian length, protobuf), the body h2load sends.
+/// [`check_request`] as one gRPC message on the wire, the body h2load sends.
 pub fn framed_check(token: &str) -> Vec<u8> {
-    use prost::Message as _;
-    let body = check_request(token).encode_to_vec();
-    let mut out = vec![0u8];
-    out.extend((body.len() as u32).to_be_bytes());
-    out.extend(body);
-    out
+    crate::grpc_framed(&check_request(token))
 }
 
 /// `concurrency` callers over `connections` HTTP/2 connections send

@@ -56,6 +56,35 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `msg` as one gRPC message on the wire (uncompressed flag, 4-byte
+/// big-endian length, protobuf): a request body h2load can send.
+pub fn grpc_framed(msg: &impl prost::Message) -> Vec<u8> {
+    let body = msg.encode_to_vec();
+    let mut out = Vec::with_capacity(5 + body.len());
+    out.push(0u8);
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+    out
+}
+
+/// The body of a `Check` (`batch` 1) or a `CheckBatch` of `batch` ids,
+/// every id one never revoked (`uuid_like(1, _)`: a miss, as a deny list
+/// answers most lookups), framed by [`grpc_framed`].
+pub fn check_body(batch: usize) -> Vec<u8> {
+    use rescind_proto::v1 as pb;
+    let check = |i: usize| pb::CheckRequest {
+        token_id: Some(uuid_like(1, i as u64)),
+        ..Default::default()
+    };
+    if batch <= 1 {
+        grpc_framed(&check(0))
+    } else {
+        grpc_framed(&pb::CheckBatchRequest {
+            checks: (0..batch).map(check).collect(),
+        })
+    }
+}
+
 /// A state with `n` revoked ids `uuid_like(0, 0..n)`, all from one origin.
 pub fn state_with(n: u64) -> State {
     let origin = OriginId::new("bench", 1);
@@ -92,5 +121,32 @@ mod tests {
         assert_eq!(s.deny().len(), 1000);
         assert!(s.check(&CheckQuery::token(&super::uuid_like(0, 999))).revoked());
         assert!(!s.check(&CheckQuery::token(&super::uuid_like(1, 0))).revoked());
+    }
+
+    #[test]
+    fn a_check_body_is_one_framed_message_of_misses() {
+        use prost::Message as _;
+        use rescind_proto::v1 as pb;
+        let one = super::check_body(1);
+        assert_eq!(one[0], 0, "uncompressed");
+        assert_eq!(
+            u32::from_be_bytes(one[1..5].try_into().unwrap()) as usize,
+            one.len() - 5
+        );
+        let req = pb::CheckRequest::decode(&one[5..]).unwrap();
+        assert_eq!(req.token_id.as_deref(), Some(super::uuid_like(1, 0).as_str()));
+        let many = super::check_body(256);
+        let batch = pb::CheckBatchRequest::decode(&many[5..]).unwrap();
+        assert_eq!(batch.checks.len(), 256);
+        let distinct: std::collections::HashSet<_> =
+            batch.checks.iter().map(|c| c.token_id.clone()).collect();
+        assert_eq!(distinct.len(), 256, "256 different ids");
+        let s = super::state_with(1000);
+        assert!(
+            batch.checks.iter().all(|c| !s
+                .check(&CheckQuery::token(c.token_id.as_deref().unwrap()))
+                .revoked()),
+            "every id is a miss"
+        );
     }
 }

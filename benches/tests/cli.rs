@@ -45,6 +45,26 @@ fn ids_are_the_preloaded_ones() {
 }
 
 #[test]
+fn absent_ids_and_grpc_bodies_are_the_misses_h2load_sends() {
+    let out = bench(&["ids", "--count", "2", "--absent"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ids: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        ids,
+        [rescind_benches::uuid_like(1, 0), rescind_benches::uuid_like(1, 1)]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.bin");
+    let out = bench(&["grpc-body", "--batch", "16", "--out", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&path).unwrap(), rescind_benches::check_body(16));
+    let out = bench(&["grpc-body", "--batch", "0", "--out", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--batch"));
+}
+
+#[test]
 fn bad_arguments_are_refused_with_a_message() {
     let out = bench(&[
         "check",

@@ -225,6 +225,21 @@ enum Command {
         /// How many.
         #[arg(long, default_value_t = 1_000_000)]
         count: u64,
+        /// Print ids never revoked instead (misses, the ones
+        /// `grpc-body` and `check --hit-ratio 0` ask about).
+        #[arg(long)]
+        absent: bool,
+    },
+    /// Write the body of one gRPC `Check` (or, with `--batch N`, one
+    /// `CheckBatch` of N ids), framed as on the wire, for h2load's `-d`.
+    /// Every id is a miss.
+    GrpcBody {
+        /// Ids per call (1: `Check`, more: `CheckBatch`), at most 1024.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -385,12 +400,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{jwt}");
             Ok(())
         }
-        Command::Ids { count } => {
+        Command::Ids { count, absent } => {
             use std::io::Write;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for i in 0..count {
-                writeln!(out, "{}", rescind_benches::uuid_like(0, i))?;
+                writeln!(out, "{}", rescind_benches::uuid_like(u8::from(absent), i))?;
             }
+            Ok(())
+        }
+        Command::GrpcBody { batch, out } => {
+            if batch == 0 || batch > 1024 {
+                return Err(anyhow!("--batch must be in 1..=1024, got {batch}"));
+            }
+            std::fs::write(&out, rescind_benches::check_body(batch))
+                .with_context(|| format!("--out {}: cannot write", out.display()))?;
             Ok(())
         }
     }

@@ -106,14 +106,17 @@ impl Admin {
 pub const SOURCE_HEADER: &str = "x-rescind-source";
 
 /// Replace any `x-rescind-source` the client sent with the connection's
-/// address (or none).
-pub fn set_source(headers: &mut http::HeaderMap, source: Option<std::net::IpAddr>) {
+/// address (or none), as [`source_value`] formatted it.
+pub fn set_source(headers: &mut http::HeaderMap, source: Option<http::HeaderValue>) {
     headers.remove(SOURCE_HEADER);
-    if let Some(ip) = source
-        && let Ok(v) = http::HeaderValue::from_str(&ip.to_string())
-    {
+    if let Some(v) = source {
         headers.insert(SOURCE_HEADER, v);
     }
+}
+
+/// `ip` as the value of [`SOURCE_HEADER`].
+pub fn source_value(ip: std::net::IpAddr) -> Option<http::HeaderValue> {
+    http::HeaderValue::from_str(&ip.to_string()).ok()
 }
 
 fn source(metadata: &MetadataMap) -> Option<std::net::IpAddr> {
@@ -456,7 +459,8 @@ mod tests {
         set_source(&mut headers, None);
         assert!(headers.get(SOURCE_HEADER).is_none());
         headers.insert(SOURCE_HEADER, "10.9.9.9".parse().unwrap());
-        set_source(&mut headers, Some("192.0.2.1".parse().unwrap()));
+        let value = source_value("192.0.2.1".parse().unwrap());
+        set_source(&mut headers, value);
         assert_eq!(headers.get_all(SOURCE_HEADER).iter().count(), 1);
         assert_eq!(headers.get(SOURCE_HEADER).unwrap(), "192.0.2.1");
     }

@@ -122,7 +122,7 @@ impl LimitedConn {
     ) -> Self {
         Self {
             stream,
-            info: ConnInfo { remote, peer_cert },
+            info: ConnInfo::new(remote, peer_cert),
             idle: IdleTimer::new(idle),
             _permit: permit,
         }
@@ -137,6 +137,24 @@ pub struct ConnInfo {
     pub remote: Option<std::net::SocketAddr>,
     /// The certificate of a peer handshake (mutual TLS, chained to the peer CA).
     pub peer_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
+    /// `remote`'s IP as the value of [`crate::auth::SOURCE_HEADER`],
+    /// formatted once per connection: stamping it on a request is then a
+    /// reference-count increment, not a formatted string per call.
+    pub source: Option<http::HeaderValue>,
+}
+
+impl ConnInfo {
+    /// What a connection from `remote` tells its requests.
+    pub fn new(
+        remote: Option<std::net::SocketAddr>,
+        peer_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
+    ) -> Self {
+        Self {
+            remote,
+            peer_cert,
+            source: remote.and_then(|a| crate::auth::source_value(a.ip())),
+        }
+    }
 }
 
 /// TLS on a listener: the certificates, and how long a handshake may take.

@@ -612,8 +612,7 @@ pub fn with_source<B>(mut req: http::Request<B>) -> http::Request<B> {
     let source = req
         .extensions()
         .get::<crate::net::ConnInfo>()
-        .and_then(|c| c.remote)
-        .map(|a| a.ip());
+        .and_then(|c| c.source.clone());
     crate::auth::set_source(req.headers_mut(), source);
     req
 }

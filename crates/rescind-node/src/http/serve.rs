@@ -143,8 +143,9 @@ async fn serve_connection(
     limits: &HttpLimits,
     watcher: Watcher,
 ) {
+    let source = crate::auth::source_value(remote.ip());
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        crate::auth::set_source(req.headers_mut(), Some(remote.ip()));
+        crate::auth::set_source(req.headers_mut(), source.clone());
         router.clone().oneshot(req)
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
