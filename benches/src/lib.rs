@@ -17,7 +17,8 @@
 //! - `edge.sh`: edges and Watch: edge Check against node Check, propagation to 100 streams, replica memory.
 //! - `benches/check.rs`: the in-memory check, hit and miss, at 1M and 10M entries, and 256 back to back.
 //! - `restart-memory.sh`: restart time and memory per id at 10M.
-//! - `compare-redis.sh`: Rescind against a Redis deny list, side by side.
+//! - `compare-redis.sh`: Rescind against a Redis deny list on every connection pattern, side by side.
+//! - `profile-check.sh` (with `tools/perf_categories.py`): CPU per Check and where it goes.
 
 pub mod conn;
 pub mod fill;
