@@ -132,13 +132,10 @@ impl Revocations for EdgeService {
     ) -> Result<Response<pb::CheckBatchResponse>, Status> {
         self.auth.require_reader(request.metadata())?;
         let valid = convert::check_batch(&request.get_ref().checks).map_err(invalid)?;
-        for v in &valid {
-            if let Some(token) = &v.consistency {
-                self.wait(token, request.metadata()).await?;
-            }
+        for token in &valid.consistency {
+            self.wait(token, request.metadata()).await?;
         }
-        let queries: Vec<_> = valid.iter().map(|v| v.query).collect();
-        let (decisions, staleness) = self.replica.check_many(&queries);
+        let (decisions, staleness) = self.replica.check_many(&valid.queries);
         Ok(Response::new(pb::CheckBatchResponse {
             results: decisions.into_iter().map(convert::result).collect(),
             node_id: self.node_id.clone(),

@@ -156,16 +156,13 @@ impl Revocations for RevocationService {
             self.auth.require_reader(request.metadata())?;
             let valid = convert::check_batch(&request.get_ref().checks).map_err(invalid)?;
             let bound = self.wait_bound(request.metadata());
-            let n = valid.len() as u64;
+            let n = valid.queries.len() as u64;
             let failed = |e| count_failed(&self.engine, Api::Grpc, n, e);
-            for v in &valid {
-                if let Some(token) = &v.consistency {
-                    self.engine.wait_for(token, bound).await.map_err(failed)?;
-                }
+            for token in &valid.consistency {
+                self.engine.wait_for(token, bound).await.map_err(failed)?;
             }
-            let queries: Vec<_> = valid.iter().map(|v| v.query).collect();
             self.engine.serving().map_err(failed)?;
-            let decisions = self.engine.check_many(&queries);
+            let decisions = self.engine.check_many(&valid.queries);
             let checks = &self.engine.metrics().checks;
             for d in &decisions {
                 checks.one(Api::Grpc, CheckOutcome::of(d));
