@@ -51,20 +51,18 @@ hz=$(getconf CLK_TCK)
 for pattern in "1 1" "50 1" "4 13" "50 16"; do
   set -- $pattern
   echo "== h2load -c $1 -m $2 (connections x streams each), ${DURATION} s"
-  h2run() {
-    h2load -D "$DURATION" -c "$1" -m "$2" -t 1 -d "$work/check.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
-      "http://127.0.0.1:$port/rescind.v1.Revocations/Check"
-  }
+  h2=(h2load -D "$DURATION" -c "$1" -m "$2" -t 1 -d "$work/check.bin" -H 'content-type: application/grpc' -H 'te: trailers'
+    "http://127.0.0.1:$port/rescind.v1.Revocations/Check")
   # First without perf (its sampling slows a ping-pong pattern several
   # times over): throughput and CPU per request of both processes.
   n0=$(ticks "$node_pid")
-  /usr/bin/time -f "%U %S" -o "$work/h2.time" bash -c "$(declare -f h2run); work=$work port=$port DURATION=$DURATION h2run $1 $2" >"$work/h2.out"
+  /usr/bin/time -f "%U %S" -o "$work/h2.time" "${h2[@]}" >"$work/h2.out"
   n1=$(ticks "$node_pid")
   rps=$(grep -oE '[0-9.]+ req/s' "$work/h2.out" | cut -d' ' -f1)
   python3 -c 'import sys; rps,n,hz,d,u,s=map(float,sys.argv[1:]); r=rps*d; print(f"{rps:,.0f} req/s; CPU per request: node {1e6*n/hz/r:.1f} us, h2load {1e6*(u+s)/r:.1f} us")' \
     "$rps" $((n1 - n0)) "$hz" "$DURATION" $(cat "$work/h2.time")
   # Then again under perf, for where the node's CPU goes.
-  h2run "$1" "$2" >/dev/null &
+  "${h2[@]}" >/dev/null &
   h2_pid=$!
   perf record -q -F 2999 -e cpu-clock -g -p "$node_pid" -o "$work/perf.data" -- sleep "$DURATION" >/dev/null 2>&1
   wait "$h2_pid"

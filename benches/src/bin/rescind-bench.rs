@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use rescind_benches::load;
+use rescind_core::limits::MAX_BATCH;
 
 /// Load generator for Rescind: check throughput and latency, durable revoke
 /// throughput, propagation time across nodes.
@@ -234,7 +235,8 @@ enum Command {
     /// `CheckBatch` of N ids), framed as on the wire, for h2load's `-d`.
     /// Every id is a miss.
     GrpcBody {
-        /// Ids per call (1: `Check`, more: `CheckBatch`), at most 1024.
+        /// Ids per call (1: `Check`, more: `CheckBatch`), at most 1024 (the
+        /// node's batch limit).
         #[arg(long, default_value_t = 1)]
         batch: usize,
         /// Where to write it.
@@ -267,8 +269,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             idle_connections,
             common,
         } => {
-            if !(0.0..=1.0).contains(&hit_ratio) || batch == 0 || batch > 1024 {
-                return Err(anyhow!("--hit-ratio must be in 0..=1 and --batch in 1..=1024"));
+            if !(0.0..=1.0).contains(&hit_ratio) || !(1..=MAX_BATCH).contains(&batch) {
+                return Err(anyhow!(
+                    "--hit-ratio must be in 0..=1 and --batch in 1..={MAX_BATCH}"
+                ));
             }
             if idle_connections > 100_000 {
                 return Err(anyhow!("--idle-connections must be at most 100000"));
@@ -409,8 +413,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::GrpcBody { batch, out } => {
-            if batch == 0 || batch > 1024 {
-                return Err(anyhow!("--batch must be in 1..=1024, got {batch}"));
+            if !(1..=MAX_BATCH).contains(&batch) {
+                return Err(anyhow!("--batch must be in 1..={MAX_BATCH}, got {batch}"));
             }
             std::fs::write(&out, rescind_benches::check_body(batch))
                 .with_context(|| format!("--out {}: cannot write", out.display()))?;

@@ -82,7 +82,7 @@ pub fn batch_size(n: usize) -> Result<(), FieldError> {
 
 /// A validated `CheckBatchRequest`: its queries, in order, ready for
 /// `check_many`, and the consistency tokens some of them carried.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ValidBatch<'a> {
     /// One query per check, in the request's order.
     pub queries: Vec<CheckQuery<'a>>,
