@@ -80,9 +80,9 @@ pub fn check_body(batch: usize) -> Vec<u8> {
     if batch <= 1 {
         grpc_framed(&check(0))
     } else {
-        grpc_framed(&pb::CheckBatchRequest {
-            checks: (0..batch).map(check).collect(),
-        })
+        grpc_framed(&pb::CheckBatchRequest::from(
+            (0..batch).map(check).collect::<Vec<_>>(),
+        ))
     }
 }
 
@@ -138,14 +138,13 @@ mod tests {
         assert_eq!(req.token_id.as_deref(), Some(super::uuid_like(1, 0).as_str()));
         let many = super::check_body(256);
         let batch = pb::CheckBatchRequest::decode(&many[5..]).unwrap();
-        assert_eq!(batch.checks.len(), 256);
-        let distinct: std::collections::HashSet<_> =
-            batch.checks.iter().map(|c| c.token_id.clone()).collect();
+        assert_eq!(batch.len(), 256);
+        let distinct: std::collections::HashSet<_> = batch.checks().map(|c| c.unwrap().token_id).collect();
         assert_eq!(distinct.len(), 256, "256 different ids");
         let s = super::state_with(1000);
         assert!(
-            batch.checks.iter().all(|c| !s
-                .check(&CheckQuery::token(c.token_id.as_deref().unwrap()))
+            batch.checks().all(|c| !s
+                .check(&CheckQuery::token(c.unwrap().token_id.unwrap()))
                 .revoked()),
             "every id is a miss"
         );

@@ -220,13 +220,13 @@ pub async fn checks(
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 let result = if batch > 1 {
-                    let checks = (0..batch)
+                    let checks: Vec<_> = (0..batch)
                         .map(|_| pb::CheckRequest {
                             token_id: Some(id()),
                             ..Default::default()
                         })
                         .collect();
-                    c.check_batch(pb::CheckBatchRequest { checks })
+                    c.check_batch(pb::CheckBatchRequest::from(checks))
                         .await
                         .map(|_| batch as u64)
                 } else {

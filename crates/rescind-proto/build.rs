@@ -19,6 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Decoded without an owned `CheckRequest` per check: see check_batch.rs.
+        .extern_path(
+            ".rescind.v1.CheckBatchRequest",
+            "crate::check_batch::CheckBatchRequest",
+        )
         .compile_fds(fds)?;
     Ok(())
 }

@@ -91,20 +91,16 @@ async fn bad_input_is_refused_by_field_and_the_node_keeps_serving() {
         Code::InvalidArgument,
         &["consistency_token"],
     );
-    let oversized = pb::CheckBatchRequest {
-        checks: vec![pb::CheckRequest::default(); 1025],
-    };
+    let oversized = pb::CheckBatchRequest::from(vec![pb::CheckRequest::default(); 1025]);
     assert_status(
         c.check_batch(oversized).await,
         Code::InvalidArgument,
         &["checks", "1024"],
     );
-    let one_bad = pb::CheckBatchRequest {
-        checks: vec![
-            check(|r| r.tenant = Some("ok".into())),
-            check(|r| r.key_id = Some(String::new())),
-        ],
-    };
+    let one_bad = pb::CheckBatchRequest::from(vec![
+        check(|r| r.tenant = Some("ok".into())),
+        check(|r| r.key_id = Some(String::new())),
+    ]);
     assert_status(
         c.check_batch(one_bad).await,
         Code::InvalidArgument,
@@ -179,15 +175,13 @@ async fn bad_input_is_refused_by_field_and_the_node_keeps_serving() {
     assert_status(c.revoke(no_bearer).await, Code::Unauthenticated, &["Bearer"]);
 
     // A message over the size limit is refused by the transport, not decoded.
-    let huge = pb::CheckBatchRequest {
-        checks: vec![
-            pb::CheckRequest {
-                token_id: Some("y".repeat(500)),
-                ..Default::default()
-            };
-            10_000
-        ],
-    };
+    let huge = pb::CheckBatchRequest::from(vec![
+        pb::CheckRequest {
+            token_id: Some("y".repeat(500)),
+            ..Default::default()
+        };
+        10_000
+    ]);
     let err = c.check_batch(huge).await.expect_err("5 MB message refused");
     assert_ne!(err.code(), Code::Ok);
 

@@ -117,7 +117,7 @@ async fn an_interrupted_bulk_run_finishes_on_rerun_without_duplicates() {
     let mut other = cluster.nodes[1].client().await;
     let ids: Vec<(usize, String)> = (0..IDS).map(|i| (i, id(i))).collect();
     for chunk in ids.chunks(1024) {
-        let checks = chunk
+        let checks: Vec<_> = chunk
             .iter()
             .map(|(i, t)| pb::CheckRequest {
                 token_id: Some(t.clone()),
@@ -126,7 +126,7 @@ async fn an_interrupted_bulk_run_finishes_on_rerun_without_duplicates() {
             })
             .collect();
         let resp = other
-            .check_batch(pb::CheckBatchRequest { checks })
+            .check_batch(pb::CheckBatchRequest::from(checks))
             .await
             .unwrap()
             .into_inner();

@@ -71,7 +71,7 @@ async fn a_thousand_acks_survive_kill_9() {
         })
         .collect::<Vec<_>>();
     let batch = client
-        .check_batch(pb::CheckBatchRequest { checks })
+        .check_batch(pb::CheckBatchRequest::from(checks))
         .await
         .unwrap()
         .into_inner();

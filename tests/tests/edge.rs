@@ -84,18 +84,16 @@ async fn an_edge_and_a_replica_hold_the_clusters_digest_after_3000_revokes() {
         .into_inner();
     assert!(r.revoked && r.node_id.starts_with("edge-"), "{r:?}");
     let batch = edge_client
-        .check_batch(pb::CheckBatchRequest {
-            checks: vec![
-                pb::CheckRequest {
-                    token_id: Some("t-1".into()),
-                    ..Default::default()
-                },
-                pb::CheckRequest {
-                    token_id: Some("never-revoked".into()),
-                    ..Default::default()
-                },
-            ],
-        })
+        .check_batch(pb::CheckBatchRequest::from(vec![
+            pb::CheckRequest {
+                token_id: Some("t-1".into()),
+                ..Default::default()
+            },
+            pb::CheckRequest {
+                token_id: Some("never-revoked".into()),
+                ..Default::default()
+            },
+        ]))
         .await
         .unwrap()
         .into_inner();

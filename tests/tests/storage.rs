@@ -37,7 +37,7 @@ async fn assert_all_revoked(node: &NodeProc, ids: &BTreeSet<String>, context: &s
     let mut client = node.client().await;
     let ids: Vec<&String> = ids.iter().collect();
     for chunk in ids.chunks(1000) {
-        let checks = chunk
+        let checks: Vec<_> = chunk
             .iter()
             .map(|id| pb::CheckRequest {
                 token_id: Some((*id).clone()),
@@ -45,7 +45,7 @@ async fn assert_all_revoked(node: &NodeProc, ids: &BTreeSet<String>, context: &s
             })
             .collect();
         let results = client
-            .check_batch(pb::CheckBatchRequest { checks })
+            .check_batch(pb::CheckBatchRequest::from(checks))
             .await
             .unwrap_or_else(|e| panic!("{context}: check_batch failed: {e}"))
             .into_inner()

@@ -114,7 +114,7 @@ impl Revocations for EdgeService {
 
     async fn check(&self, request: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
         self.auth.require_reader(request.metadata())?;
-        let valid = convert::check(request.get_ref()).map_err(invalid)?;
+        let valid = convert::check(request.get_ref().into()).map_err(invalid)?;
         if let Some(token) = &valid.consistency {
             self.wait(token, request.metadata()).await?;
         }
@@ -131,7 +131,7 @@ impl Revocations for EdgeService {
         request: Request<pb::CheckBatchRequest>,
     ) -> Result<Response<pb::CheckBatchResponse>, Status> {
         self.auth.require_reader(request.metadata())?;
-        let valid = convert::check_batch(&request.get_ref().checks).map_err(invalid)?;
+        let valid = convert::check_batch(request.get_ref()).map_err(invalid)?;
         for token in &valid.consistency {
             self.wait(token, request.metadata()).await?;
         }

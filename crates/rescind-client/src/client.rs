@@ -355,9 +355,7 @@ impl Client {
     /// Check a batch (at most 1024) in one call; results in request order,
     /// all from one node.
     pub async fn check_batch(&self, qs: &[Query]) -> Result<Vec<Checked>, ClientError> {
-        let req = pb::CheckBatchRequest {
-            checks: qs.iter().map(Query::to_pb).collect(),
-        };
+        let req = pb::CheckBatchRequest::from(qs.iter().map(Query::to_pb).collect::<Vec<_>>());
         let (resp, _, addr) = self
             .call(self.inner.timeout, |mut stub, left| {
                 let r = self.request(req.clone(), left);

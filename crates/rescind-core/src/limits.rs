@@ -72,12 +72,20 @@ fn no_control(field: &str, value: &str) -> Result<(), FieldError> {
 
 /// The byte offset of the first control character (Unicode `Cc`: U+0000 to
 /// U+001F and U+007F to U+009F) in `value`. Every id of every check goes
-/// through here, so an all-ASCII value (the usual id) is scanned byte by
-/// byte, which the compiler vectorises; only the others decode characters.
+/// through here, so one pass over the bytes with no early exit (which the
+/// compiler vectorises) settles the usual id: all ASCII, no control. Only
+/// a value that fails it is scanned again, by character if not ASCII.
 fn first_control(value: &str) -> Option<usize> {
     let bytes = value.as_bytes();
-    if bytes.is_ascii() {
-        return bytes.iter().position(|&b| b < 0x20 || b == 0x7f);
+    let ascii_control = |b: u8| b < 0x20 || b == 0x7f;
+    let flags = bytes
+        .iter()
+        .fold(0u8, |acc, &b| acc | (b & 0x80) | u8::from(ascii_control(b)));
+    if flags == 0 {
+        return None;
+    }
+    if flags & 0x80 == 0 {
+        return bytes.iter().position(|&b| ascii_control(b));
     }
     value
         .char_indices()

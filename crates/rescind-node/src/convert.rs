@@ -16,33 +16,34 @@ pub struct ValidCheck<'a> {
     pub consistency: Option<ConsistencyToken>,
 }
 
-fn opt_id<'a>(field: &str, v: &'a Option<String>) -> Result<Option<&'a str>, FieldError> {
+fn opt_id<'a>(field: &str, v: Option<&'a str>) -> Result<Option<&'a str>, FieldError> {
     match v {
-        Some(s) => limits::id(field, s).map(|()| Some(s.as_str())),
+        Some(s) => limits::id(field, s).map(|()| Some(s)),
         None => Ok(None),
     }
 }
 
-/// Validate one `CheckRequest`.
-pub fn check(req: &pb::CheckRequest) -> Result<ValidCheck<'_>, FieldError> {
+/// Validate one `CheckRequest` (owned, `(&request).into()`, or one check of
+/// a batch).
+pub fn check(req: pb::CheckRequestRef<'_>) -> Result<ValidCheck<'_>, FieldError> {
     let mut query = CheckQuery {
-        token_id: opt_id("token_id", &req.token_id)?,
+        token_id: opt_id("token_id", req.token_id)?,
         issued_at_ms: limits::time_ms("issued_at_ms", req.issued_at_ms)?,
         token_version: req.token_version.unwrap_or(0),
-        issuer: issuer("issuer", req.issuer.as_deref().unwrap_or(""))?,
+        issuer: issuer("issuer", req.issuer.unwrap_or(""))?,
         ..CheckQuery::default()
     };
     let principals = [
-        (PrincipalKind::Subject, "subject", &req.subject),
-        (PrincipalKind::Client, "client_id", &req.client_id),
-        (PrincipalKind::Tenant, "tenant", &req.tenant),
-        (PrincipalKind::KeyId, "key_id", &req.key_id),
-        (PrincipalKind::Session, "session_id", &req.session_id),
+        (PrincipalKind::Subject, "subject", req.subject),
+        (PrincipalKind::Client, "client_id", req.client_id),
+        (PrincipalKind::Tenant, "tenant", req.tenant),
+        (PrincipalKind::KeyId, "key_id", req.key_id),
+        (PrincipalKind::Session, "session_id", req.session_id),
     ];
     for (kind, field, value) in principals {
         query.principals[kind.index()] = opt_id(field, value)?;
     }
-    let consistency = match &req.consistency_token {
+    let consistency = match req.consistency_token {
         Some(bytes) => Some(
             ConsistencyToken::decode(bytes)
                 .map_err(|e| FieldError::new("consistency_token", e.to_string()))?,
@@ -91,15 +92,16 @@ pub struct ValidBatch<'a> {
 }
 
 /// Validate a whole `CheckBatchRequest`: its size, then every check (errors
-/// name `checks[i].field`). The queries go straight into one vector sized
-/// for the batch: no per-check intermediate to copy again.
-pub fn check_batch(checks: &[pb::CheckRequest]) -> Result<ValidBatch<'_>, FieldError> {
-    batch_size(checks.len())?;
+/// name `checks[i].field`). The queries borrow the ids from the request's
+/// buffer and go straight into one vector sized for the batch.
+pub fn check_batch(request: &pb::CheckBatchRequest) -> Result<ValidBatch<'_>, FieldError> {
+    batch_size(request.len())?;
     let mut batch = ValidBatch {
-        queries: Vec::with_capacity(checks.len()),
+        queries: Vec::with_capacity(request.len()),
         consistency: Vec::new(),
     };
-    for (i, c) in checks.iter().enumerate() {
+    for (i, c) in request.checks().enumerate() {
+        let c = c.map_err(|e| in_batch(i, FieldError::new(e.field, "must be UTF-8")))?;
         let valid = check(c).map_err(|e| in_batch(i, e))?;
         batch.queries.push(valid.query);
         batch.consistency.extend(valid.consistency);
@@ -292,7 +294,8 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let batch = check_batch(&checks).unwrap();
+        let request = pb::CheckBatchRequest::new(&checks);
+        let batch = check_batch(&request).unwrap();
         assert_eq!(batch.queries.len(), 3);
         assert_eq!(batch.queries[0].token_id, Some("t0"));
         assert_eq!(
@@ -303,13 +306,35 @@ mod tests {
         assert_eq!(batch.consistency, vec![token]);
         let mut bad = checks.clone();
         bad[2].token_id = Some(String::new());
-        assert_eq!(check_batch(&bad).unwrap_err().field, "checks[2].token_id");
+        assert_eq!(check_batch(&bad.into()).unwrap_err().field, "checks[2].token_id");
         assert!(
-            check_batch(&[]).unwrap().queries.is_empty(),
+            check_batch(&pb::CheckBatchRequest::default())
+                .unwrap()
+                .queries
+                .is_empty(),
             "an empty batch answers nothing"
         );
         let too_many = vec![checks[0].clone(); MAX_BATCH + 1];
-        assert_eq!(check_batch(&too_many).unwrap_err().field, "checks");
+        assert_eq!(check_batch(&too_many.into()).unwrap_err().field, "checks");
+    }
+
+    #[test]
+    fn a_batch_string_that_is_not_utf8_is_named_with_its_index() {
+        use prost::Message;
+        let mut second = Vec::new();
+        prost::encoding::bytes::encode(3, &vec![b'c', 0xc3], &mut second);
+        let mut bytes = pb::CheckBatchRequest::new(&[pb::CheckRequest {
+            token_id: Some("t".into()),
+            ..Default::default()
+        }])
+        .encode_to_vec();
+        prost::encoding::bytes::encode(1, &second, &mut bytes);
+        let request = pb::CheckBatchRequest::decode(bytes.as_slice()).unwrap();
+        let e = check_batch(&request).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.problem.as_str()),
+            ("checks[1].client_id", "must be UTF-8")
+        );
     }
 
     #[test]
@@ -318,23 +343,26 @@ mod tests {
             subject: Some("a\u{0}b".into()),
             ..Default::default()
         };
-        let err = in_batch(7, check(&req).err().unwrap());
+        let err = in_batch(7, check((&req).into()).err().unwrap());
         assert_eq!(err.field, "checks[7].subject");
         let neg = pb::CheckRequest {
             issued_at_ms: -5,
             ..Default::default()
         };
-        assert_eq!(check(&neg).err().unwrap().field, "issued_at_ms");
+        assert_eq!(check((&neg).into()).err().unwrap().field, "issued_at_ms");
         let bad_token = pb::CheckRequest {
             consistency_token: Some(vec![9, 9, 9]),
             ..Default::default()
         };
-        assert_eq!(check(&bad_token).err().unwrap().field, "consistency_token");
+        assert_eq!(
+            check((&bad_token).into()).err().unwrap().field,
+            "consistency_token"
+        );
     }
 
     #[test]
     fn a_check_that_names_nothing_is_refused() {
-        let empty = check(&pb::CheckRequest::default()).err().unwrap();
+        let empty = check((&pb::CheckRequest::default()).into()).err().unwrap();
         assert_eq!(empty.field, "token_id");
         assert!(empty.problem.contains("names nothing"), "{empty}");
         let issuer_only = pb::CheckRequest {
@@ -342,12 +370,12 @@ mod tests {
             issued_at_ms: 5,
             ..Default::default()
         };
-        assert!(check(&issuer_only).is_err());
+        assert!(check((&issuer_only).into()).is_err());
         let subject_only = pb::CheckRequest {
             subject: Some("alice".into()),
             ..Default::default()
         };
-        assert!(check(&subject_only).is_ok());
+        assert!(check((&subject_only).into()).is_ok());
     }
 
     #[test]
@@ -375,7 +403,7 @@ mod tests {
             issuer: Some("https://a".into()),
             ..Default::default()
         };
-        assert_eq!(check(&req).unwrap().query.issuer, "https://a");
+        assert_eq!(check((&req).into()).unwrap().query.issuer, "https://a");
     }
 
     #[test]
@@ -474,7 +502,7 @@ mod fuzz {
                 token_id: token_id.clone(), subject, tenant, issued_at_ms,
                 consistency_token: token, ..Default::default()
             };
-            if let Ok(v) = check(&req) {
+            if let Ok(v) = check((&req).into()) {
                 for id in v.query.token_id.iter().chain(v.query.principals.iter().flatten()) {
                     prop_assert!(!id.is_empty() && id.len() <= limits::MAX_ID_BYTES);
                     prop_assert!(!id.chars().any(char::is_control));

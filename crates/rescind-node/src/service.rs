@@ -127,7 +127,7 @@ impl Revocations for RevocationService {
         let span = tracing::debug_span!("rpc.check");
         async move {
             self.auth.require_reader(request.metadata())?;
-            let valid = convert::check(request.get_ref()).map_err(invalid)?;
+            let valid = convert::check(request.get_ref().into()).map_err(invalid)?;
             let failed = |e| count_failed(&self.engine, Api::Grpc, 1, e);
             if let Some(token) = &valid.consistency {
                 let bound = self.wait_bound(request.metadata());
@@ -151,10 +151,10 @@ impl Revocations for RevocationService {
         &self,
         request: Request<pb::CheckBatchRequest>,
     ) -> Result<Response<pb::CheckBatchResponse>, Status> {
-        let span = tracing::debug_span!("rpc.check_batch", n = request.get_ref().checks.len());
+        let span = tracing::debug_span!("rpc.check_batch", n = request.get_ref().len());
         async move {
             self.auth.require_reader(request.metadata())?;
-            let valid = convert::check_batch(&request.get_ref().checks).map_err(invalid)?;
+            let valid = convert::check_batch(request.get_ref()).map_err(invalid)?;
             let bound = self.wait_bound(request.metadata());
             let n = valid.queries.len() as u64;
             let failed = |e| count_failed(&self.engine, Api::Grpc, n, e);

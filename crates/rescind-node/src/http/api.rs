@@ -194,7 +194,7 @@ fn batch_commands(json: RevokeBatchJson) -> Result<Vec<crate::engine::RevokeComm
 pub fn decode_check(bytes: &[u8]) -> Result<(), ApiError> {
     let c: CheckJson = body::parse_json(bytes)?;
     let message = c.into_pb()?;
-    convert::check(&message)?;
+    convert::check((&message).into())?;
     Ok(())
 }
 
@@ -254,7 +254,7 @@ pub(super) async fn check(
     s.auth.require_reader(&metadata(&headers)?)?;
     let c: CheckJson = body::json(&headers, req, s.max_body).await?;
     let message = c.into_pb()?;
-    let valid = convert::check(&message)?;
+    let valid = convert::check((&message).into())?;
     let failed = |e| {
         crate::service::count_failed(&s.engine, Api::Http, 1, e);
     };
