@@ -17,6 +17,7 @@
 //! - [`holdings`]: what each node or replica lacks, and when all held each revocation.
 //! - [`report`]: the [`Report`] and its statistics.
 //! - [`svg`]: the picture.
+//! - [`progress`]: a sweep's progress on stderr, a bar or plain lines.
 //! - [`verdict`](mod@verdict): what makes a run healthy.
 
 pub mod edges;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod holdings;
 pub mod net;
 pub mod observe;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -1,5 +1,6 @@
 //! `rescind-sim`: run deterministic partition simulations of Rescind.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -151,6 +152,10 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
     let done = AtomicUsize::new(0);
     let results: Mutex<Vec<(u64, Report, Vec<String>)>> = Mutex::new(Vec::new());
     let started = Instant::now();
+    let progress = Mutex::new(rescind_sim::progress::Progress::new(
+        total,
+        std::io::stderr().is_terminal(),
+    ));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -173,18 +178,18 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
                     all.push((seed, report, problems));
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     let failed = all.iter().filter(|(_, _, p)| !p.is_empty()).count();
-                    let filled = n * 30 / total;
-                    eprint!(
-                        "\r[{}{}] {n}/{total} seeds, {failed} failed, {:.0} s",
-                        "#".repeat(filled),
-                        ".".repeat(30 - filled),
-                        started.elapsed().as_secs_f64()
-                    );
+                    let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(text) = progress.update(n, failed, started.elapsed()) {
+                        eprint!("{text}");
+                    }
                 }
             });
         }
     });
-    eprintln!();
+    eprint!(
+        "{}",
+        progress.into_inner().unwrap_or_else(|e| e.into_inner()).finish()
+    );
     let mut all = results.into_inner().unwrap_or_else(|e| e.into_inner());
     all.sort_by_key(|(seed, _, _)| *seed);
     let median = |mut v: Vec<u64>| {
