@@ -150,6 +150,7 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
         .clamp(1, 64);
     let next = AtomicU64::new(*range.start());
     let done = AtomicUsize::new(0);
+    let errored = AtomicUsize::new(0);
     let results: Mutex<Vec<(u64, Report, Vec<String>)>> = Mutex::new(Vec::new());
     let started = Instant::now();
     let progress = Mutex::new(rescind_sim::progress::Progress::new(
@@ -164,20 +165,22 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
                     if seed > *range.end() {
                         break;
                     }
-                    let (report, problems) = match rescind_sim::run(&s, seed) {
-                        Ok(r) => {
-                            let p = verdict(&s, &r);
-                            (r, p)
-                        }
-                        Err(e) => {
-                            eprintln!("\nseed {seed}: {e}");
-                            continue;
-                        }
-                    };
+                    let outcome = rescind_sim::run(&s, seed).map(|r| {
+                        let p = verdict(&s, &r);
+                        (r, p)
+                    });
                     let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
-                    all.push((seed, report, problems));
+                    match outcome {
+                        Ok((report, problems)) => all.push((seed, report, problems)),
+                        // A seed that could not run counts as done and failed.
+                        Err(e) => {
+                            errored.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("\nseed {seed}: {e}");
+                        }
+                    }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let failed = all.iter().filter(|(_, _, p)| !p.is_empty()).count();
+                    let failed = all.iter().filter(|(_, _, p)| !p.is_empty()).count()
+                        + errored.load(Ordering::Relaxed);
                     let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(text) = progress.update(n, failed, started.elapsed()) {
                         eprint!("{text}");

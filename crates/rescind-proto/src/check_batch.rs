@@ -13,11 +13,13 @@
 //! rejects (a test holds the two together on arbitrary bytes), with one
 //! difference: a string that is not UTF-8 is found when the checks are read
 //! (each string is checked once, there, not twice), as a [`NotUtf8`] naming
-//! the field, which the node answers as an invalid argument.
+//! the field, which the node answers as an invalid argument. (Also: prost
+//! skips a check's unknown fields with one level of group nesting fewer
+//! than this decoder allows, 99 against 100; both are bounded.)
 
 use std::ops::Range;
 
-use prost::bytes::{Buf, BufMut, Bytes};
+use prost::bytes::{Buf, BufMut, Bytes, BytesMut};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::{DecodeError, Message};
 
@@ -94,10 +96,13 @@ impl CheckBatchRequest {
             self.spans = spans;
         } else {
             let offset = self.raw.len();
-            let mut raw = Vec::with_capacity(offset + bytes.len());
-            raw.extend_from_slice(&self.raw);
+            // In place when this batch owns its buffer alone (as when
+            // merged field by field): appending stays linear in the input.
+            let mut raw = std::mem::take(&mut self.raw)
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
             raw.extend_from_slice(&bytes);
-            self.raw = raw.into();
+            self.raw = raw.freeze();
             self.spans
                 .extend(spans.into_iter().map(|s| s.start + offset..s.end + offset));
         }
@@ -166,6 +171,9 @@ fn delimited<'a>(buf: &mut &'a [u8], tag: u32, ctx: DecodeContext) -> Result<&'a
 struct RawCheck<'a> {
     /// Fields 1 to 6 (`token_id` .. `session_id`), then 10 (`issuer`).
     strings: [Option<&'a [u8]>; 7],
+    /// A string field given more than once whose replaced value was not
+    /// UTF-8 (prost checks every value, not only the last).
+    replaced_not_utf8: Option<&'static str>,
     issued_at_ms: i64,
     token_version: Option<u64>,
     consistency_token: Option<&'a [u8]>,
@@ -193,11 +201,19 @@ impl<'a> RawCheck<'a> {
             match tag {
                 1..=6 | 9 | 10 => {
                     encoding::check_wire_type(WireType::LengthDelimited, wire_type)?;
-                    let value = Some(delimited(&mut buf, tag, ctx.clone())?);
-                    match tag {
-                        9 => check.consistency_token = value,
-                        10 => check.strings[6] = value,
-                        n => check.strings[n as usize - 1] = value,
+                    let value = delimited(&mut buf, tag, ctx.clone())?;
+                    let slot = match tag {
+                        9 => {
+                            check.consistency_token = Some(value);
+                            continue;
+                        }
+                        10 => 6,
+                        n => n as usize - 1,
+                    };
+                    if let Some(replaced) = check.strings[slot].replace(value)
+                        && std::str::from_utf8(replaced).is_err()
+                    {
+                        check.replaced_not_utf8.get_or_insert(STRING_FIELDS[slot]);
                     }
                 }
                 7 | 8 => {
@@ -218,6 +234,9 @@ impl<'a> RawCheck<'a> {
 
     /// The check with its strings as `str`s.
     fn to_ref(self) -> Result<CheckRequestRef<'a>, NotUtf8> {
+        if let Some(field) = self.replaced_not_utf8 {
+            return Err(NotUtf8 { field });
+        }
         let mut strings = [None; 7];
         for ((out, bytes), field) in strings.iter_mut().zip(self.strings).zip(STRING_FIELDS) {
             if let Some(bytes) = bytes {

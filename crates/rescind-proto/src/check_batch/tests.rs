@@ -177,6 +177,36 @@ fn a_string_that_is_not_utf8_is_named_when_read() {
 }
 
 #[test]
+fn a_replaced_string_that_is_not_utf8_fails_too() {
+    // prost checks every value of a repeated string field, not only the last.
+    let mut inner = Vec::new();
+    prost::encoding::bytes::encode(1, &vec![0xff], &mut inner);
+    prost::encoding::string::encode(1, &"ok".to_owned(), &mut inner);
+    let mut bytes = Vec::new();
+    prost::encoding::bytes::encode(1, &inner, &mut bytes);
+    assert!(Generated::decode(bytes.as_slice()).is_err());
+    let batch = CheckBatchRequest::decode(bytes.as_slice()).unwrap();
+    assert_eq!(read(&batch).unwrap_err(), NotUtf8 { field: "token_id" });
+}
+
+#[test]
+fn merging_field_by_field_keeps_every_check() {
+    let checks: Vec<CheckRequest> = (0..300)
+        .map(|i| CheckRequest {
+            token_id: Some(format!("t{i}")),
+            ..CheckRequest::default()
+        })
+        .collect();
+    let framed = Generated {
+        checks: checks.clone(),
+    }
+    .encode_length_delimited_to_vec();
+    let batch = CheckBatchRequest::decode_length_delimited(framed.as_slice()).unwrap();
+    assert_eq!(batch.len(), 300);
+    assert_eq!(read(&batch).unwrap(), refs(&Generated { checks }));
+}
+
+#[test]
 fn debug_shows_sizes_not_ids() {
     let batch = CheckBatchRequest::new(&[CheckRequest {
         token_id: Some("secret-ish-id".into()),
