@@ -78,8 +78,9 @@ pub(crate) fn spawn_replicas(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64
         let name = host.clone();
         let region = region.clone();
         sim.client(host.as_str(), async move {
-            let connector: rescind_client::Connector = Arc::new(|addr: &str| {
-                net::channel(addr, Duration::from_secs(2))
+            let sockets = net::Sockets::new();
+            let connector: rescind_client::Connector = Arc::new(move |addr: &str| {
+                net::channel(addr, Duration::from_secs(2), sockets.clone())
                     .ok_or_else(|| ClientError::Config(format!("cannot dial {addr}")))
             });
             let mut config =

@@ -46,15 +46,20 @@ pub(crate) fn apply(
         return "healed".into();
     }
     if let Some(n) = &e.crash {
+        world.crashing(n);
         sim.crash(n.as_str());
         world.crashed(n);
         return format!("crash {n}");
     }
     if let Some(n) = &e.restart {
+        // Restarting a node that still runs crashes it first.
+        world.crashing(n);
+        world.crashed(n);
         sim.bounce(n.as_str());
         return format!("restart {n}");
     }
     if let Some(n) = &e.wipe {
+        world.crashing(n);
         sim.crash(n.as_str());
         world.crashed(n);
         world.wipe(n, rng);

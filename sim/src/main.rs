@@ -14,7 +14,13 @@ use rescind_sim::{Report, Scenario, verdict};
 /// Deterministic simulations of a Rescind cluster: the real node code on a
 /// simulated network and clock. Same scenario and seed, same report.
 #[derive(Parser, Debug)]
-#[command(name = "rescind-sim", version, about, long_about)]
+#[command(
+    name = "rescind-sim",
+    version,
+    about,
+    long_about,
+    after_help = "Environment: RUST_LOG (e.g. rescind_node=debug,h2=trace) prints the simulated nodes' logs on stderr; off when unset."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -271,6 +277,14 @@ fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The nodes' own logs (and their libraries'), only when asked for:
+    // `RUST_LOG=rescind_node=debug rescind-sim run ...`.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let result = match cli.command {
         Command::Run {
             scenario,

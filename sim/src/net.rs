@@ -1,32 +1,113 @@
 //! The node's network over turmoil: an accept stream for the server and a
 //! channel factory for clients and peers. Everything above them — services,
 //! gossip, writer — is the production code, unchanged.
+//!
+//! Every simulated TCP connection of a host belongs to that host's
+//! [`Sockets`], numbered in the order it was opened. A crash closes them in
+//! that order: tokio drops a runtime's tasks grouped by task id, a counter
+//! shared by every runtime in the process, so the order in which a crashed
+//! host's tasks drop their connections — and with it the order of the FIN
+//! and RST segments turmoil sends, each drawing its latency from the seeded
+//! random generator — would otherwise depend on how many tasks anything else
+//! in the process spawned before (an earlier run, another test's run).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
 use rescind_node::gossip::ChannelFactory;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+/// The TCP connections one run of a host's software opened.
+///
+/// While the host runs, a connection closes when its owner drops it. Once
+/// [`Sockets::crashing`] is set, a dropped connection is kept here instead,
+/// and they all close when the last handle on the `Sockets` goes — after
+/// every task of the crashed runtime is gone, in the order they were opened.
+#[derive(Default)]
+pub struct Sockets {
+    crashing: AtomicBool,
+    opened: AtomicU64,
+    kept: Mutex<BTreeMap<u64, turmoil::net::TcpStream>>,
+}
+
+impl Sockets {
+    /// A fresh set for one run of a host's software.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// The host is about to crash: keep its connections until they can be
+    /// closed in order.
+    pub fn crashing(&self) {
+        self.crashing.store(true, Ordering::Relaxed);
+    }
+
+    fn adopt(self: &Arc<Self>, stream: turmoil::net::TcpStream) -> SimConn {
+        SimConn {
+            stream: Some(stream),
+            number: self.opened.fetch_add(1, Ordering::Relaxed),
+            sockets: self.clone(),
+        }
+    }
+}
+
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        // A BTreeMap yields its entries by key: oldest connection first.
+        for (_, stream) in std::mem::take(self.kept.get_mut()) {
+            drop(stream);
+        }
+    }
+}
+
 /// The port every simulated node listens on.
 pub const PORT: u16 = 7400;
 
-/// A simulated TCP connection the tonic server can serve.
-pub struct SimConn(turmoil::net::TcpStream);
+/// A simulated TCP connection of one host (served, or opened to a peer).
+pub struct SimConn {
+    /// `None` only while dropping.
+    stream: Option<turmoil::net::TcpStream>,
+    /// Its place in the order the host opened connections.
+    number: u64,
+    sockets: Arc<Sockets>,
+}
+
+impl SimConn {
+    fn stream(&mut self) -> io::Result<Pin<&mut turmoil::net::TcpStream>> {
+        match &mut self.stream {
+            Some(s) => Ok(Pin::new(s)),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl Drop for SimConn {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take()
+            && self.sockets.crashing.load(Ordering::Relaxed)
+        {
+            self.sockets.kept.lock().insert(self.number, stream);
+        }
+    }
+}
 
 impl Connected for SimConn {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
+        let stream = self.stream.as_ref();
         TcpConnectInfo {
-            local_addr: self.0.local_addr().ok(),
-            remote_addr: self.0.peer_addr().ok(),
+            local_addr: stream.and_then(|s| s.local_addr().ok()),
+            remote_addr: stream.and_then(|s| s.peer_addr().ok()),
         }
     }
 }
@@ -37,35 +118,42 @@ impl AsyncRead for SimConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        self.stream()?.poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for SimConn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        self.stream()?.poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        self.stream()?.poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        self.stream()?.poll_shutdown(cx)
     }
 }
 
-/// Accepted connections on `0.0.0.0:PORT` of the current simulated host.
-pub async fn incoming() -> io::Result<impl futures_util::Stream<Item = io::Result<SimConn>>> {
+/// Accepted connections on `0.0.0.0:PORT` of the current simulated host,
+/// each one of `sockets`.
+pub async fn incoming(
+    sockets: Arc<Sockets>,
+) -> io::Result<impl futures_util::Stream<Item = io::Result<SimConn>>> {
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
-    Ok(futures_util::stream::unfold(listener, |l| async move {
-        let item = l.accept().await.map(|(s, _)| SimConn(s));
-        Some((item, l))
+    Ok(futures_util::stream::unfold(listener, move |l| {
+        let sockets = sockets.clone();
+        async move {
+            let item = l.accept().await.map(|(s, _)| sockets.adopt(s));
+            Some((item, l))
+        }
     }))
 }
 
-/// A lazily connecting channel to `addr` (`host:port`) over the simulated network.
-pub fn channel(addr: &str, timeout: Duration) -> Option<Channel> {
+/// A lazily connecting channel to `addr` (`host:port`) over the simulated
+/// network, its connections among `sockets`.
+pub fn channel(addr: &str, timeout: Duration, sockets: Arc<Sockets>) -> Option<Channel> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}")).ok()?;
     Some(
         endpoint
@@ -82,16 +170,19 @@ pub fn channel(addr: &str, timeout: Duration) -> Option<Channel> {
             // is sent depends on simulated time only (h2 still bounds the
             // remembered streams by count, which is deterministic).
             .http2_reset_stream_duration(Duration::from_secs(3600))
-            .connect_with_connector_lazy(tower::service_fn(|uri: Uri| async move {
-                let host = uri.host().unwrap_or_default().to_owned();
-                let port = uri.port_u16().unwrap_or(PORT);
-                let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
-                Ok::<_, io::Error>(TokioIo::new(stream))
+            .connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
+                let sockets = sockets.clone();
+                async move {
+                    let host = uri.host().unwrap_or_default().to_owned();
+                    let port = uri.port_u16().unwrap_or(PORT);
+                    let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+                    Ok::<_, io::Error>(TokioIo::new(sockets.adopt(stream)))
+                }
             })),
     )
 }
 
 /// The channel factory nodes use for their peers.
-pub fn channels(timeout: Duration) -> ChannelFactory {
-    Arc::new(move |addr: &str| channel(addr, timeout))
+pub fn channels(timeout: Duration, sockets: Arc<Sockets>) -> ChannelFactory {
+    Arc::new(move |addr: &str| channel(addr, timeout, sockets.clone()))
 }

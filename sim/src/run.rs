@@ -3,8 +3,8 @@
 //! timeline's faults, observe, and assemble the [`Report`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -74,6 +74,9 @@ pub(crate) struct World {
     skews: BTreeMap<String, Arc<AtomicI64>>,
     /// What the edge clients did.
     pub(crate) log: Mutex<Log>,
+    /// Each running node's connections (see [`net::Sockets`]): a crash
+    /// closes them in the order they were opened.
+    sockets: Mutex<BTreeMap<String, Weak<net::Sockets>>>,
     /// Running edge replicas, by host.
     pub(crate) replicas: Mutex<BTreeMap<String, RunningReplica>>,
     /// What the edge replicas' own checks found.
@@ -155,12 +158,19 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
                     *n
                 };
                 let store = world.disks.lock()[&name].clone();
+                // Held until the software stops: the last handle, so a
+                // crash closes the connections only once every task is gone.
+                let sockets = net::Sockets::new();
+                world
+                    .sockets
+                    .lock()
+                    .insert(name.clone(), Arc::downgrade(&sockets));
                 let parts = Parts {
                     store: Arc::new(store),
                     clock: Arc::new(SimClock {
                         skew_ms: world.skews[&name].clone(),
                     }),
-                    channels: net::channels(Duration::from_secs(2)),
+                    channels: net::channels(Duration::from_secs(2), sockets.clone()),
 
                     gossip_seed: Some(seed ^ (start << 32) ^ fxhash(&name)),
                 };
@@ -172,9 +182,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
                     started_ms,
                 };
                 world.engines.lock().insert(name.clone(), running);
-                let incoming = net::incoming().await?;
+                let incoming = net::incoming(sockets.clone()).await?;
                 node.serve_incoming(incoming, &format!("{name}:{PORT}"), std::future::pending())
                     .await?;
+                drop(sockets);
                 Ok(())
             }
         });
@@ -346,6 +357,14 @@ pub(crate) fn fxhash(s: &str) -> u64 {
 }
 
 impl World {
+    /// `node` is about to crash: its connections close in the order they
+    /// were opened, whatever order its runtime drops its tasks in.
+    pub(crate) fn crashing(&self, node: &str) {
+        if let Some(sockets) = self.sockets.lock().get(node).and_then(Weak::upgrade) {
+            sockets.crashing();
+        }
+    }
+
     /// Stop a node's software and drop its memory.
     pub(crate) fn crashed(&self, node: &str) {
         self.engines.lock().remove(node);

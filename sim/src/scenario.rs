@@ -321,16 +321,29 @@ impl Scenario {
                     "events[{i}]: set exactly one of partition, heal, crash, restart, wipe, skew_ms"
                 ));
             }
-            let mut named: Vec<&String> = [&e.crash, &e.restart, &e.wipe, &e.node]
-                .into_iter()
-                .flatten()
-                .collect();
-            if let Some([a, b]) = &e.partition {
-                named.extend(a.iter().chain(b));
+            // A crash, restart, wipe or skew acts on one node; a partition
+            // side may also name whole regions.
+            let nodes = self.nodes();
+            for (field, n) in [
+                ("crash", &e.crash),
+                ("restart", &e.restart),
+                ("wipe", &e.wipe),
+                ("node", &e.node),
+            ] {
+                if let Some(n) = n
+                    && !nodes.iter().any(|(node, _)| node == n)
+                {
+                    return bad(format!(
+                        "events[{i}].{field}: no node {n} (nodes are named <region>-<n>, e.g. {})",
+                        nodes.first().map_or("eu-1", |(node, _)| node.as_str())
+                    ));
+                }
             }
-            for n in named {
-                if self.resolve(n).is_empty() {
-                    return bad(format!("events[{i}]: no node or region {n}"));
+            if let Some([a, b]) = &e.partition {
+                for n in a.iter().chain(b) {
+                    if self.resolve(n).is_empty() {
+                        return bad(format!("events[{i}].partition: no node or region {n}"));
+                    }
                 }
             }
             if e.skew_ms.is_some() && e.node.is_none() {
@@ -375,6 +388,12 @@ mod tests {
                 .to_string()
                 .contains("us-1")
         );
+        let region = format!("{base}[[events]]\nat='1s'\ncrash='eu'\n");
+        let e = Scenario::parse(&region).unwrap_err().to_string();
+        assert!(e.contains("events[0].crash: no node eu"), "{e}");
+        let side = format!("{base}[[events]]\nat='1s'\npartition=[['eu'],['ap']]\n");
+        let e = Scenario::parse(&side).unwrap_err().to_string();
+        assert!(e.contains("events[0].partition: no node or region ap"), "{e}");
         assert!(Scenario::parse("name='x'").is_err());
     }
 }

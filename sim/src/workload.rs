@@ -65,6 +65,7 @@ pub(crate) fn spawn_edges(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64, w
             rng: StdRng::seed_from_u64(seed ^ fxhash(&region.name)),
             world: world.clone(),
             clients: BTreeMap::new(),
+            sockets: net::Sockets::new(),
             target: 0,
         };
         sim.client(format!("edge-{}", region.name), edge.run(start, end));
@@ -80,6 +81,8 @@ struct Edge {
     rng: StdRng,
     world: Arc<World>,
     clients: BTreeMap<String, RevocationsClient<Channel>>,
+    /// This client host's connections (it never crashes).
+    sockets: Arc<net::Sockets>,
     /// Which candidate is "nearest" right now (moves on after an error).
     target: usize,
 }
@@ -88,7 +91,11 @@ impl Edge {
     fn client(&mut self) -> Option<RevocationsClient<Channel>> {
         let node = self.candidates.get(self.target)?.clone();
         if !self.clients.contains_key(&node) {
-            let channel = net::channel(&format!("{node}:{PORT}"), Duration::from_secs(2))?;
+            let channel = net::channel(
+                &format!("{node}:{PORT}"),
+                Duration::from_secs(2),
+                self.sockets.clone(),
+            )?;
             self.clients.insert(node.clone(), RevocationsClient::new(channel));
         }
         self.clients.get(&node).cloned()
