@@ -8,6 +8,8 @@
 //!
 //! ## Layout
 //! - [`scenario`]: the scenario file schema ([`Scenario`]).
+//! - [`validate`]: what makes a scenario runnable, each problem naming its field.
+//! - [`check`](mod@check): `rescind-sim check`, the problems at their line and column.
 //! - [`net`]: turmoil listener and connector for the node's gRPC.
 //! - [`run`](mod@run): one seeded run ([`run::run`]).
 //! - [`events`]: applying the timeline's faults.
@@ -20,6 +22,7 @@
 //! - [`progress`]: a sweep's progress on stderr, a bar or plain lines.
 //! - [`verdict`](mod@verdict): what makes a run healthy.
 
+pub mod check;
 pub mod edges;
 pub mod events;
 pub mod holdings;
@@ -30,6 +33,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod svg;
+pub mod validate;
 pub mod verdict;
 pub mod workload;
 

@@ -53,6 +53,45 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Check scenario files without running them: every mistake, each as
+    /// FILE:LINE:COLUMN. Exit status 2 when a file has mistakes, 1 when one
+    /// cannot be read.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+}
+
+/// Print each file's mistakes (with the line they are on); true when none has any.
+fn check_files(paths: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut clean = true;
+    for path in paths {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let found = rescind_sim::check::check(&text);
+        if found.is_empty() {
+            let s = Scenario::parse(&text)?;
+            println!(
+                "{}: ok ({} regions, {} nodes, {} events, {} edges)",
+                path.display(),
+                s.regions.len(),
+                s.nodes().len(),
+                s.events.len(),
+                s.edges.len()
+            );
+            continue;
+        }
+        clean = false;
+        for f in found {
+            eprintln!("{}:{}:{}: {}", path.display(), f.line, f.column, f.message);
+            if let Some(source) = text.lines().nth(f.line - 1) {
+                eprintln!("    {source}");
+                eprintln!("    {}^", " ".repeat(f.column - 1));
+            }
+        }
+    }
+    Ok(clean)
 }
 
 fn seeds(spec: &str) -> anyhow::Result<std::ops::RangeInclusive<u64>> {
@@ -297,6 +336,7 @@ fn main() -> ExitCode {
             seeds,
             jobs,
         } => sweep(&scenario, &seeds, jobs),
+        Command::Check { scenarios } => check_files(&scenarios),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -337,6 +337,7 @@ fn configure_network(sim: &mut turmoil::Sim<'_>, s: &Scenario) {
             let (latency, jitter, loss) = match (ra == rb, link) {
                 (true, _) => (s.network.intra_region, s.network.jitter, 0.0),
                 (false, Some(l)) => (l.latency, l.jitter, l.loss),
+                // Not for a checked scenario: validation wants every pair linked.
                 (false, None) => (Duration::from_millis(50), s.network.jitter, 0.0),
             };
             sim.set_link_latency(a.as_str(), b.as_str(), latency);

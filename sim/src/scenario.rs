@@ -1,7 +1,6 @@
 //! Scenario files: regions, network, a timeline of faults and a workload.
 //! The schema is documented in `sim/README.md`; [`Scenario::load`] checks it.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -251,106 +250,10 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), ScenarioError> {
-        let bad = |m: String| Err(ScenarioError::Invalid(format!("scenario {}: {m}", self.name)));
-        if self.regions.is_empty() || self.regions.iter().any(|r| r.nodes == 0 || r.nodes > 50) {
-            return bad("every region needs 1..=50 nodes, and there must be a region".into());
+        match crate::validate::problems(self).into_iter().next() {
+            Some(p) => Err(ScenarioError::Invalid(format!("scenario {}: {p}", self.name))),
+            None => Ok(()),
         }
-        let names: BTreeSet<&str> = self.regions.iter().map(|r| r.name.as_str()).collect();
-        if names.len() != self.regions.len() {
-            return bad("region names must be distinct".into());
-        }
-        for r in &self.regions {
-            if rescind_core::limits::label("region", &r.name).is_err() {
-                return bad(format!(
-                    "region name {:?} must be 1..=64 of A-Z a-z 0-9 . _ -",
-                    r.name
-                ));
-            }
-        }
-        if self.duration.is_zero() || self.duration > Duration::from_secs(3600) {
-            return bad("duration must be between 1ms and 1h".into());
-        }
-        if !(0.0..=1000.0).contains(&self.workload.revokes_per_sec)
-            || !(0.0..=10_000.0).contains(&self.workload.checks_per_sec)
-        {
-            return bad("revokes_per_sec must be 0..=1000 and checks_per_sec 0..=10000".into());
-        }
-        for r in &self.workload.revoke_regions {
-            if !names.contains(r.as_str()) {
-                return bad(format!("workload.revoke_regions: no region {r}"));
-            }
-        }
-        if self.edges.len() > 100 {
-            return bad(format!("edges: at most 100, got {}", self.edges.len()));
-        }
-        let nodes = self.nodes();
-        for (i, e) in self.edges.iter().enumerate() {
-            if !names.contains(e.region.as_str()) {
-                return bad(format!("edges[{i}].region: no region {}", e.region));
-            }
-            if e.upstream.is_empty() {
-                return bad(format!("edges[{i}].upstream: name at least one node"));
-            }
-            for u in &e.upstream {
-                if !nodes.iter().any(|(n, _)| n == u) {
-                    return bad(format!("edges[{i}].upstream: no node {u}"));
-                }
-            }
-        }
-        for l in &self.network.links {
-            for r in &l.between {
-                if !names.contains(r.as_str()) {
-                    return bad(format!("network.links: no region {r}"));
-                }
-            }
-            if !(0.0..0.95).contains(&l.loss) {
-                return bad("network.links.loss must be in 0..0.95".into());
-            }
-        }
-        for (i, e) in self.events.iter().enumerate() {
-            let actions = [
-                e.partition.is_some(),
-                e.heal,
-                e.crash.is_some(),
-                e.restart.is_some(),
-                e.wipe.is_some(),
-                e.skew_ms.is_some(),
-            ];
-            if actions.iter().filter(|a| **a).count() != 1 {
-                return bad(format!(
-                    "events[{i}]: set exactly one of partition, heal, crash, restart, wipe, skew_ms"
-                ));
-            }
-            // A crash, restart, wipe or skew acts on one node; a partition
-            // side may also name whole regions.
-            let nodes = self.nodes();
-            for (field, n) in [
-                ("crash", &e.crash),
-                ("restart", &e.restart),
-                ("wipe", &e.wipe),
-                ("node", &e.node),
-            ] {
-                if let Some(n) = n
-                    && !nodes.iter().any(|(node, _)| node == n)
-                {
-                    return bad(format!(
-                        "events[{i}].{field}: no node {n} (nodes are named <region>-<n>, e.g. {})",
-                        nodes.first().map_or("eu-1", |(node, _)| node.as_str())
-                    ));
-                }
-            }
-            if let Some([a, b]) = &e.partition {
-                for n in a.iter().chain(b) {
-                    if self.resolve(n).is_empty() {
-                        return bad(format!("events[{i}].partition: no node or region {n}"));
-                    }
-                }
-            }
-            if e.skew_ms.is_some() && e.node.is_none() {
-                return bad(format!("events[{i}]: skew_ms needs node"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -393,7 +296,10 @@ mod tests {
         assert!(e.contains("events[0].crash: no node eu"), "{e}");
         let side = format!("{base}[[events]]\nat='1s'\npartition=[['eu'],['ap']]\n");
         let e = Scenario::parse(&side).unwrap_err().to_string();
-        assert!(e.contains("events[0].partition: no node or region ap"), "{e}");
+        assert!(
+            e.contains("events[0].partition[1][0]: no node or region ap"),
+            "{e}"
+        );
         assert!(Scenario::parse("name='x'").is_err());
     }
 }

@@ -144,7 +144,12 @@ async fn kill_9_during_checkpoints_and_compaction_loses_no_acknowledged_revocati
         status.log_ops_dropped > 0 || status.checkpoint_generation > 1,
         "{status:?}"
     );
-    assert!(checkpoint_files(dir.path()).len() <= 2);
+    // At rest (no checkpoint being written), at most two generations are
+    // kept, even when a kill fell between a save's rename and its prune.
+    let mut node = node;
+    node.terminate();
+    let files = checkpoint_files(dir.path());
+    assert!(files.len() <= 2, "seed {seed}: {files:?}");
 }
 
 /// Revocations, then a clean stop: checkpoints written and the log compacted.

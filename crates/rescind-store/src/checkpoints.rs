@@ -97,7 +97,20 @@ impl Checkpoints {
                 let _ = fs.remove(&dir.join(name));
             }
         }
-        Ok(Self::unopened(fs, dir))
+        let opened = Self::unopened(fs, dir);
+        // A save that died (or failed to delete) between renaming its new
+        // generation into place and dropping the oldest left more than
+        // KEPT: finish its prune, as the save would have.
+        for old in opened.generations()?.into_iter().skip(KEPT) {
+            let path = opened.path(old);
+            match opened.fs.remove(&path) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "old checkpoint an interrupted save left behind deleted")
+                }
+                Err(e) => tracing::warn!(file = %path.display(), error = %e, "old checkpoint not deleted"),
+            }
+        }
+        Ok(opened)
     }
 
     /// The generations in `dir`, without touching the files yet (for a

@@ -151,3 +151,28 @@ fn a_failed_step_of_a_checkpoint_leaves_the_older_generations_whole() {
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{fault:?}: {names:?}");
     }
 }
+
+#[test]
+fn a_generation_an_interrupted_prune_left_behind_goes_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new(RealFs);
+    let (store, _) =
+        SledStore::open_with(dir.path(), Some("node-a"), "x", 8 << 20, Arc::new(fs.clone())).unwrap();
+    let state = State::new(0);
+    for generation in 1..=3 {
+        if generation == 3 {
+            // As if killed between the rename and the delete.
+            fs.arm(Fault::Remove, 0);
+        }
+        store.checkpoints().save(&state, generation, 0, 0).unwrap();
+    }
+    assert_eq!(
+        store.checkpoints().generations().unwrap(),
+        vec![3, 2, 1],
+        "the prune failed"
+    );
+    drop(store);
+    let (again, _) = SledStore::open_with(dir.path(), None, "x", 8 << 20, Arc::new(RealFs)).unwrap();
+    assert_eq!(again.checkpoints().generations().unwrap(), vec![3, 2]);
+    again.checkpoints().load(3, 0).unwrap();
+}
