@@ -65,10 +65,16 @@ enum Command {
 
 /// Print each file's mistakes (with the line they are on); true when none has any.
 fn check_files(paths: &[PathBuf]) -> anyhow::Result<bool> {
-    let mut clean = true;
+    let (mut clean, mut unreadable) = (true, 0);
     for path in paths {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{}: cannot read {}: {e}", path.display(), path.display());
+                unreadable += 1;
+                continue;
+            }
+        };
         let found = rescind_sim::check::check(&text);
         if found.is_empty() {
             let s = Scenario::parse(&text)?;
@@ -90,6 +96,9 @@ fn check_files(paths: &[PathBuf]) -> anyhow::Result<bool> {
                 eprintln!("    {}^", " ".repeat(f.column - 1));
             }
         }
+    }
+    if unreadable > 0 {
+        return Err(anyhow!("{unreadable} of {} files could not be read", paths.len()));
     }
     Ok(clean)
 }

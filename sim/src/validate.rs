@@ -30,16 +30,33 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Collects problems in file order.
+/// Problems listed at most (a file of ten thousand mistakes gets the first ones).
+pub const MAX_PROBLEMS: usize = 50;
+
+/// Collects problems in file order, at most [`MAX_PROBLEMS`].
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+struct Problems(Vec<Problem>, usize);
 
 impl Problems {
     fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            field: field.into(),
-            message: message.into(),
-        });
+        if self.0.len() < MAX_PROBLEMS {
+            self.0.push(Problem {
+                field: field.into(),
+                message: message.into(),
+            });
+        } else {
+            self.1 += 1;
+        }
+    }
+
+    fn done(mut self) -> Vec<Problem> {
+        if self.1 > 0 {
+            self.0.push(Problem {
+                field: String::new(),
+                message: format!("and {} more problems, not listed", self.1),
+            });
+        }
+        self.0
     }
 }
 
@@ -50,17 +67,25 @@ pub fn problems(s: &Scenario) -> Vec<Problem> {
     if !p.0.is_empty() {
         // Node names, links and events all rest on the regions; with these
         // wrong (or far too many) their checks would mislead, or take forever.
-        return p.0;
+        return p.done();
     }
-    if s.duration.is_zero() || s.duration > Duration::from_secs(3600) {
+    if s.duration.is_zero() || s.duration > HOUR {
         p.add("duration", "must be between 1ms and 1h");
+    }
+    if s.settle > HOUR {
+        p.add("settle", "must be at most 1h");
+    }
+    if s.workload.start > HOUR {
+        p.add("workload.start", "must be at most 1h");
     }
     workload(s, &mut p);
     edges(s, &mut p);
     links(s, &mut p);
     events(s, &mut p);
-    p.0
+    p.done()
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 fn regions(s: &Scenario, p: &mut Problems) {
     if s.regions.is_empty() {
@@ -103,9 +128,18 @@ fn region_names(s: &Scenario) -> BTreeSet<&str> {
     s.regions.iter().map(|r| r.name.as_str()).collect()
 }
 
-/// "eu, us, ap" for a message.
+fn node_names(s: &Scenario) -> BTreeSet<String> {
+    s.nodes().into_iter().map(|(n, _)| n).collect()
+}
+
+/// "ap, eu, us" for a message; past ten names, the first ten and a count.
 fn listed<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    names.into_iter().collect::<Vec<_>>().join(", ")
+    let names: Vec<&str> = names.into_iter().collect();
+    let shown = names.iter().take(10).copied().collect::<Vec<_>>().join(", ");
+    match names.len() {
+        0..=10 => shown,
+        n => format!("{shown}, … ({n} in all)"),
+    }
 }
 
 fn workload(s: &Scenario, p: &mut Problems) {
@@ -138,7 +172,7 @@ fn edges(s: &Scenario, p: &mut Problems) {
         p.add("edges", format!("at most 100, got {}", s.edges.len()));
     }
     let names = region_names(s);
-    let nodes = s.nodes();
+    let nodes = node_names(s);
     for (i, e) in s.edges.iter().enumerate() {
         if !names.contains(e.region.as_str()) {
             p.add(
@@ -154,7 +188,7 @@ fn edges(s: &Scenario, p: &mut Problems) {
             p.add(format!("edges[{i}].upstream"), "name at least one node");
         }
         for (j, u) in e.upstream.iter().enumerate() {
-            if !nodes.iter().any(|(n, _)| n == u) {
+            if !nodes.contains(u.as_str()) {
                 p.add(format!("edges[{i}].upstream[{j}]"), format!("no node {u}"));
             }
         }
@@ -236,9 +270,17 @@ fn links(s: &Scenario, p: &mut Problems) {
 
 /// The timeline: each event names what exists and makes sense at its time.
 fn events(s: &Scenario, p: &mut Problems) {
-    let nodes = s.nodes();
-    let example = nodes.first().map_or("eu-1", |(n, _)| n.as_str());
-    let end = s.workload.start + s.duration + s.settle;
+    let nodes = node_names(s);
+    let regions = region_names(s);
+    let example = s
+        .regions
+        .first()
+        .map_or("eu-1".to_owned(), |r| format!("{}-1", r.name));
+    let end = s
+        .workload
+        .start
+        .saturating_add(s.duration)
+        .saturating_add(s.settle);
     for (i, e) in s.events.iter().enumerate() {
         let actions = [
             e.partition.is_some(),
@@ -273,7 +315,7 @@ fn events(s: &Scenario, p: &mut Problems) {
             ("node", &e.node),
         ] {
             if let Some(n) = n
-                && !nodes.iter().any(|(node, _)| node == n)
+                && !nodes.contains(n.as_str())
             {
                 p.add(
                     format!("events[{i}].{field}"),
@@ -284,7 +326,7 @@ fn events(s: &Scenario, p: &mut Problems) {
         if let Some(sides) = &e.partition {
             for (side, names) in sides.iter().enumerate() {
                 for (j, n) in names.iter().enumerate() {
-                    if s.resolve(n).is_empty() {
+                    if !nodes.contains(n.as_str()) && !regions.contains(n.as_str()) {
                         p.add(
                             format!("events[{i}].partition[{side}][{j}]"),
                             format!("no node or region {n}"),
@@ -311,6 +353,19 @@ fn timeline(s: &Scenario, p: &mut Problems) {
     let mut last_touch: BTreeMap<&str, usize> = BTreeMap::new();
     for &i in &order {
         let e = &s.events[i];
+        let actions = [
+            e.partition.is_some(),
+            e.heal,
+            e.crash.is_some(),
+            e.restart.is_some(),
+        ];
+        let actions = actions.into_iter().filter(|a| *a).count()
+            + usize::from(e.wipe.is_some())
+            + usize::from(e.skew_ms.is_some());
+        if actions != 1 {
+            // Already named by `events`; what it would do is unclear.
+            continue;
+        }
         let touched: Vec<&str> = [&e.crash, &e.restart, &e.wipe]
             .into_iter()
             .flatten()
@@ -447,5 +502,32 @@ mod tests {
             fields(&text),
             vec![format!("regions: at most {MAX_REGIONS}, got {}", MAX_REGIONS + 1)]
         );
+    }
+
+    #[test]
+    fn huge_times_and_many_mistakes_are_named_not_panicked_on() {
+        let long = BASE.replace(
+            "duration='10s'",
+            "duration='18446744073709551615s'\nsettle='18446744073709551615s'",
+        );
+        let long = format!("{long}[[events]]\nat='1s'\ncrash='us-1'\n");
+        let p = fields(&long);
+        assert_eq!(
+            p[..2],
+            [
+                "duration: must be between 1ms and 1h",
+                "settle: must be at most 1h"
+            ],
+            "{p:?}"
+        );
+        let names: String = (0..200).map(|i| format!("'x{i}',")).collect();
+        let many = BASE.replace(
+            "checks_per_sec=1.0",
+            &format!("checks_per_sec=1.0\nrevoke_regions=[{names}]"),
+        );
+        let p = fields(&many);
+        assert_eq!(p.len(), MAX_PROBLEMS + 1, "{p:?}");
+        assert_eq!(p[0], "workload.revoke_regions[0]: no region x0 (regions: eu, us)");
+        assert_eq!(p[MAX_PROBLEMS], "and 150 more problems, not listed");
     }
 }

@@ -306,3 +306,30 @@ async fn adopting_a_snapshot_keeps_the_audit_records_of_ops_it_had() {
     assert_eq!(listing.records.len(), 3, "{listing:?}");
     assert_eq!(listing.gaps.len(), 1, "only the peer's ops were never received");
 }
+
+/// A kill between a checkpoint's rename and its prune leaves three
+/// generations; the next start deletes the oldest once the newest loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_finishes_the_prune_a_kill_cut_short() {
+    use rescind_store::{Fault, FaultyFs, RealFs};
+
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new(RealFs);
+    let (store, _) =
+        SledStore::open_with(dir.path(), Some("pruner"), "x", 8 << 20, Arc::new(fs.clone())).unwrap();
+    let state = rescind_core::State::new(0);
+    for generation in 1..=3 {
+        if generation == 3 {
+            fs.arm(Fault::Remove, 0);
+        }
+        store.checkpoints().save(&state, generation, 0, 0).unwrap();
+    }
+    assert_eq!(store.checkpoints().generations().unwrap(), vec![3, 2, 1]);
+    drop(store);
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), None, "x").unwrap());
+    let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+    let started = Engine::start(store.clone(), options(&clock, 0, false, false)).unwrap();
+    assert_eq!(store.checkpoints().generations().unwrap(), vec![3, 2]);
+    drop(started.engine);
+    started.writer.join().await;
+}

@@ -97,20 +97,7 @@ impl Checkpoints {
                 let _ = fs.remove(&dir.join(name));
             }
         }
-        let opened = Self::unopened(fs, dir);
-        // A save that died (or failed to delete) between renaming its new
-        // generation into place and dropping the oldest left more than
-        // KEPT: finish its prune, as the save would have.
-        for old in opened.generations()?.into_iter().skip(KEPT) {
-            let path = opened.path(old);
-            match opened.fs.remove(&path) {
-                Ok(()) => {
-                    tracing::info!(file = %path.display(), "old checkpoint an interrupted save left behind deleted")
-                }
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "old checkpoint not deleted"),
-            }
-        }
-        Ok(opened)
+        Ok(Self::unopened(fs, dir))
     }
 
     /// The generations in `dir`, without touching the files yet (for a
@@ -182,8 +169,18 @@ impl Checkpoints {
         self.verified.lock().insert(generation);
         let clock = state.clock().iter().map(|(o, s)| (o.clone(), s)).collect();
         *self.newest.lock() = Some((generation, clock));
-        // Old generations go only after the new one is durable; failing to
-        // delete one wastes disk, nothing else.
+        // Old generations go only after the new one is durable.
+        self.prune()?;
+        Ok(Saved { generation, bytes })
+    }
+
+    /// Delete the generations older than the [`KEPT`] newest, except those
+    /// a snapshot read pinned in the last [`PIN_FOR`]. [`Checkpoints::save`]
+    /// calls it once the new generation is durable; a node's start calls it
+    /// too, once the newest generation loaded, to finish a prune that a kill
+    /// between a save's rename and its deletes cut short. Failing to delete
+    /// one wastes disk, nothing else.
+    pub fn prune(&self) -> Result<(), StoreError> {
         let pinned: BTreeSet<u64> = {
             let mut pins = self.pins.lock();
             pins.retain(|_, at| at.elapsed() < PIN_FOR);
@@ -200,7 +197,7 @@ impl Checkpoints {
             }
             self.verified.lock().remove(&old);
         }
-        Ok(Saved { generation, bytes })
+        Ok(())
     }
 
     /// The version vector of the newest generation (what a snapshot

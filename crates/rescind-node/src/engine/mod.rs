@@ -186,6 +186,13 @@ impl Engine {
                 (state, report, true)
             }
         };
+        if !recovering && report.unusable.is_empty() {
+            // The newest generation loaded: finish a prune a kill cut short
+            // (a damaged or unusable generation leaves every file as it is).
+            if let Err(e) = store.checkpoints().prune() {
+                tracing::warn!(error = %e, "old checkpoints not deleted");
+            }
+        }
         let identity = store.identity().clone();
         let origin = identity.origin();
         tracing::info!(

@@ -153,7 +153,7 @@ fn a_failed_step_of_a_checkpoint_leaves_the_older_generations_whole() {
 }
 
 #[test]
-fn a_generation_an_interrupted_prune_left_behind_goes_at_the_next_open() {
+fn prune_finishes_what_an_interrupted_save_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let fs = FaultyFs::new(RealFs);
     let (store, _) =
@@ -173,6 +173,12 @@ fn a_generation_an_interrupted_prune_left_behind_goes_at_the_next_open() {
     );
     drop(store);
     let (again, _) = SledStore::open_with(dir.path(), None, "x", 8 << 20, Arc::new(RealFs)).unwrap();
+    assert_eq!(
+        again.checkpoints().generations().unwrap(),
+        vec![3, 2, 1],
+        "opening deletes nothing (the start may yet refuse the dir)"
+    );
+    again.checkpoints().prune().unwrap();
     assert_eq!(again.checkpoints().generations().unwrap(), vec![3, 2]);
     again.checkpoints().load(3, 0).unwrap();
 }
