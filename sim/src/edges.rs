@@ -80,7 +80,7 @@ pub(crate) fn spawn_replicas(sim: &mut turmoil::Sim<'_>, s: &Scenario, seed: u64
         sim.client(host.as_str(), async move {
             let sockets = net::Sockets::new();
             let connector: rescind_client::Connector = Arc::new(move |addr: &str| {
-                net::channel(addr, Duration::from_secs(2), sockets.clone())
+                net::channel(addr, Duration::from_secs(2), sockets.clone(), false)
                     .ok_or_else(|| ClientError::Config(format!("cannot dial {addr}")))
             });
             let mut config =

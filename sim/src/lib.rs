@@ -11,14 +11,16 @@
 //! - [`validate`]: what makes a scenario runnable, each problem naming its field.
 //! - [`check`](mod@check): `rescind-sim check`, the problems at their line and column.
 //! - [`net`]: turmoil listener and connector for the node's gRPC.
-//! - [`run`](mod@run): one seeded run ([`run::run`]).
+//! - [`run`](mod@run): one seeded run ([`run::run`], [`run::run_with`]).
+//! - [`settings`]: `--set KEY=VALUES`, node config keys laid over the simulator's.
+//! - [`sweep`]: many seeds under a grid of configurations, and their tables.
 //! - [`events`]: applying the timeline's faults.
 //! - [`workload`]: edge clients revoking and checking.
 //! - [`edges`]: edge replicas (`rescind_client::Replica`) and what they measure.
 //! - [`observe`]: sampling every node's state for the report.
 //! - [`holdings`]: what each node or replica lacks, and when all held each revocation.
 //! - [`report`]: the [`Report`] and its statistics.
-//! - [`svg`]: the picture.
+//! - [`svg`]: the pictures (a run's timeline, a sweep's trade-off).
 //! - [`progress`]: a sweep's progress on stderr, a bar or plain lines.
 //! - [`verdict`](mod@verdict): what makes a run healthy.
 
@@ -32,7 +34,9 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod settings;
 pub mod svg;
+pub mod sweep;
 pub mod validate;
 pub mod verdict;
 pub mod workload;

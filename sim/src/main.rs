@@ -4,11 +4,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
+use rescind_sim::settings::{self, Overrides, Setting};
 use rescind_sim::{Report, Scenario, verdict};
 
 /// Deterministic simulations of a Rescind cluster: the real node code on a
@@ -41,6 +41,11 @@ enum Command {
         /// Draw the picture (SVG) here.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Change a node config key for every node: KEY=VALUE, e.g.
+        /// gossip.interval=1s (any key of deploy/rescind.toml but those the
+        /// simulator sets; repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Run one scenario over many seeds; list the seeds that failed.
     Sweep {
@@ -52,6 +57,15 @@ enum Command {
         /// Parallel runs. [default: the number of CPUs]
         #[arg(long)]
         jobs: Option<usize>,
+        /// Try each value of a node config key: KEY=V1,V2,... (repeatable;
+        /// the sweep runs every combination, at most 64, each over every
+        /// seed, and prints one line per combination).
+        #[arg(long = "set", value_name = "KEY=V1,V2")]
+        set: Vec<String>,
+        /// Draw p99 time to enforce against peer bandwidth, one point per
+        /// configuration (SVG), here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Check scenario files without running them: every mistake, each as
     /// FILE:LINE:COLUMN. Exit status 2 when a file has mistakes, 1 when one
@@ -150,7 +164,8 @@ fn summary(s: &Scenario, r: &Report) -> String {
          stale accepts    {} {:?}\n\
          after heals      {:?} ms to converge\n\
          staleness        max reported {} ms, max true lag {} ms, {} violations\n\
-         gossip           {} messages, {} bytes, {} duplicate deliveries\n\
+         gossip           {} messages ({} per revocation), {} bytes of ops, {} duplicate deliveries\n\
+         peer traffic     {} B/s per node sent (mean), {} B/s (busiest node)\n\
          {}lost             {}\n\
          verdict          {}",
         r.scenario,
@@ -168,8 +183,11 @@ fn summary(s: &Scenario, r: &Report) -> String {
         r.max_true_lag_ms,
         r.staleness_violations,
         r.messages,
+        r.messages_per_revocation,
         r.bytes,
         r.duplicate_deliveries,
+        r.peer_bytes_per_node_per_sec.mean,
+        r.peer_bytes_per_node_per_sec.max,
         edges,
         r.lost_revocations,
         if problems.is_empty() {
@@ -180,9 +198,35 @@ fn summary(s: &Scenario, r: &Report) -> String {
     )
 }
 
-fn run_one(path: &Path, seed: u64, json: Option<PathBuf>, svg: Option<PathBuf>) -> anyhow::Result<bool> {
+/// The `--set` flags as a grid of configurations, each checked against
+/// the scenario before anything runs.
+fn settings_grid(s: &Scenario, specs: &[String]) -> anyhow::Result<Vec<Overrides>> {
+    let settings = specs
+        .iter()
+        .map(|spec| Setting::parse(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let grid = settings::grid(&settings)?;
+    for overrides in &grid {
+        rescind_sim::run::check_overrides(s, overrides)?;
+    }
+    Ok(grid)
+}
+
+fn run_one(
+    path: &Path,
+    seed: u64,
+    json: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    set: &[String],
+) -> anyhow::Result<bool> {
     let s = Scenario::load(path)?;
-    let r = rescind_sim::run(&s, seed)?;
+    if let Some(spec) = set.iter().find(|spec| spec.contains(',')) {
+        return Err(anyhow!(
+            "--set {spec}: run takes one value per key (sweep tries several)"
+        ));
+    }
+    let overrides = settings_grid(&s, set)?.into_iter().next().unwrap_or_default();
+    let r = rescind_sim::run::run_with(&s, seed, &overrides)?;
     println!("{}", summary(&s, &r));
     if let Some(out) = json {
         let text = serde_json::to_string_pretty(&r)? + "\n";
@@ -195,132 +239,87 @@ fn run_one(path: &Path, seed: u64, json: Option<PathBuf>, svg: Option<PathBuf>) 
     Ok(verdict(&s, &r).is_empty())
 }
 
-fn sweep(path: &Path, spec: &str, jobs: Option<usize>) -> anyhow::Result<bool> {
+/// What `sweep` was asked.
+struct SweepArgs {
+    seeds: String,
+    jobs: Option<usize>,
+    set: Vec<String>,
+    svg: Option<PathBuf>,
+}
+
+fn sweep(path: &Path, args: SweepArgs) -> anyhow::Result<bool> {
     let s = Scenario::load(path)?;
-    let range = seeds(spec)?;
-    let total = (range.end() - range.start() + 1) as usize;
-    let jobs = jobs
+    let range = seeds(&args.seeds)?;
+    let grid = settings_grid(&s, &args.set)?;
+    let per_config = (range.end() - range.start() + 1) as usize;
+    let total = per_config * grid.len();
+    let jobs = args
+        .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .clamp(1, 64);
-    let next = AtomicU64::new(*range.start());
-    let done = AtomicUsize::new(0);
-    let errored = AtomicUsize::new(0);
-    let results: Mutex<Vec<(u64, Report, Vec<String>)>> = Mutex::new(Vec::new());
     let started = Instant::now();
     let progress = Mutex::new(rescind_sim::progress::Progress::new(
         total,
         std::io::stderr().is_terminal(),
     ));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed > *range.end() {
-                        break;
-                    }
-                    let outcome = rescind_sim::run(&s, seed).map(|r| {
-                        let p = verdict(&s, &r);
-                        (r, p)
-                    });
-                    let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
-                    match outcome {
-                        Ok((report, problems)) => all.push((seed, report, problems)),
-                        // A seed that could not run counts as done and failed.
-                        Err(e) => {
-                            errored.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("\nseed {seed}: {e}");
-                        }
-                    }
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let failed = all.iter().filter(|(_, _, p)| !p.is_empty()).count()
-                        + errored.load(Ordering::Relaxed);
-                    let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(text) = progress.update(n, failed, started.elapsed()) {
-                        eprint!("{text}");
-                    }
-                }
-            });
+    let configurations = rescind_sim::sweep::run_grid(&s, range, &grid, jobs, &|done, failed| {
+        let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(text) = progress.update(done, failed, started.elapsed()) {
+            eprint!("{text}");
         }
     });
     eprint!(
         "{}",
         progress.into_inner().unwrap_or_else(|e| e.into_inner()).finish()
     );
-    let mut all = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    all.sort_by_key(|(seed, _, _)| *seed);
-    let median = |mut v: Vec<u64>| {
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
-    };
-    let failed: Vec<&(u64, Report, Vec<String>)> = all.iter().filter(|(_, _, p)| !p.is_empty()).collect();
+    let runs = configurations
+        .iter()
+        .flat_map(|c| c.runs.iter().map(move |r| (c, r)));
+    let failed: Vec<_> = runs.filter(|(_, r)| !r.problems.is_empty()).collect();
     println!(
-        "scenario {}: {} seeds, {} healthy, {} failed",
+        "scenario {}: {} seeds x {} configuration(s), {} runs healthy, {} failed",
         s.name,
-        all.len(),
-        all.len() - failed.len(),
+        per_config,
+        grid.len(),
+        total - failed.len(),
         failed.len()
     );
-    println!("{:<34} {:>10} {:>10}", "metric", "median", "worst");
-    let edge = |f: fn(&rescind_sim::edges::EdgeReport) -> u64| -> Vec<u64> {
-        all.iter().filter_map(|r| r.1.edges.as_ref().map(f)).collect()
-    };
-    let edge_rows: [(&str, Vec<u64>); 4] = [
-        (
-            "edge time to enforce p50 (ms)",
-            edge(|e| e.time_to_enforce_ms.p50),
-        ),
-        (
-            "edge time to enforce p99 (ms)",
-            edge(|e| e.time_to_enforce_ms.p99),
-        ),
-        ("edge stale accepts", edge(|e| e.stale_accepts)),
-        ("edge staleness violations", edge(|e| e.staleness_violations)),
-    ];
-    let rows: [(&str, Vec<u64>); 6] = [
-        (
-            "time to enforce p50 (ms)",
-            all.iter().map(|r| r.1.time_to_enforce_ms.p50).collect(),
-        ),
-        (
-            "time to enforce p99 (ms)",
-            all.iter().map(|r| r.1.time_to_enforce_ms.p99).collect(),
-        ),
-        ("stale accepts", all.iter().map(|r| r.1.stale_accepts).collect()),
-        (
-            "convergence after heal (ms)",
-            all.iter()
-                .map(|r| {
-                    r.1.convergence_after_heal_ms
-                        .iter()
-                        .map(|c| c.unwrap_or(u64::MAX))
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect(),
-        ),
-        (
-            "lost revocations",
-            all.iter().map(|r| r.1.lost_revocations).collect(),
-        ),
-        (
-            "staleness violations",
-            all.iter().map(|r| r.1.staleness_violations).collect(),
-        ),
-    ];
-    let edge_rows = edge_rows.into_iter().filter(|(_, v)| !v.is_empty());
-    for (name, values) in rows.into_iter().chain(edge_rows) {
-        let worst = values.iter().copied().max().unwrap_or(0);
-        println!("{name:<34} {:>10} {:>10}", median(values), worst);
+    match configurations.as_slice() {
+        [one] if args.set.is_empty() => print!("{}", one.metrics_table()),
+        all => print!("{}", rescind_sim::sweep::grid_table(all)),
     }
-    for (seed, _, problems) in &failed {
-        println!("seed {seed} failed: {}", problems.join("; "));
+    if let Some(out) = &args.svg {
+        let rows: Vec<_> = configurations.iter().map(|c| c.row()).collect();
+        std::fs::write(out, rescind_sim::svg::sweep_chart(&s.name, &rows))
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    for (config, run) in &failed {
+        let sets: String = config
+            .overrides
+            .pairs
+            .iter()
+            .map(|(k, v)| format!(" --set {k}={v}"))
+            .collect();
         println!(
-            "  replay: rescind-sim run {} --seed {seed} --json seed-{seed}.json --svg seed-{seed}.svg",
-            path.display()
+            "seed {}{} failed: {}",
+            run.seed,
+            if sets.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", config.overrides)
+            },
+            run.problems.join("; ")
+        );
+        println!(
+            "  replay: rescind-sim run {} --seed {}{sets} --json seed-{}.json --svg seed-{}.svg",
+            path.display(),
+            run.seed,
+            run.seed,
+            run.seed
         );
     }
-    Ok(failed.is_empty() && all.len() == total)
+    Ok(failed.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -339,12 +338,23 @@ fn main() -> ExitCode {
             seed,
             json,
             svg,
-        } => run_one(&scenario, seed, json, svg),
+            set,
+        } => run_one(&scenario, seed, json, svg, &set),
         Command::Sweep {
             scenario,
             seeds,
             jobs,
-        } => sweep(&scenario, &seeds, jobs),
+            set,
+            svg,
+        } => sweep(
+            &scenario,
+            SweepArgs {
+                seeds,
+                jobs,
+                set,
+                svg,
+            },
+        ),
         Command::Check { scenarios } => check_files(&scenarios),
     };
     match result {

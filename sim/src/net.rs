@@ -11,7 +11,7 @@
 //! random generator — would otherwise depend on how many tasks anything else
 //! in the process spawned before (an earlier run, another test's run).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,6 +37,9 @@ pub struct Sockets {
     crashing: AtomicBool,
     opened: AtomicU64,
     kept: Mutex<BTreeMap<u64, turmoil::net::TcpStream>>,
+    /// Bytes the host wrote on its peer connections (it may outlive this
+    /// run of the host: the count goes on across crashes).
+    peer_bytes_sent: Arc<AtomicU64>,
 }
 
 impl Sockets {
@@ -45,17 +48,29 @@ impl Sockets {
         Arc::default()
     }
 
+    /// A fresh set whose peer connections add the bytes they write to
+    /// `peer_bytes_sent`.
+    pub fn counting(peer_bytes_sent: Arc<AtomicU64>) -> Arc<Self> {
+        Arc::new(Self {
+            crashing: AtomicBool::new(false),
+            opened: AtomicU64::new(0),
+            kept: Mutex::default(),
+            peer_bytes_sent,
+        })
+    }
+
     /// The host is about to crash: keep its connections until they can be
     /// closed in order.
     pub fn crashing(&self) {
         self.crashing.store(true, Ordering::Relaxed);
     }
 
-    fn adopt(self: &Arc<Self>, stream: turmoil::net::TcpStream) -> SimConn {
+    fn adopt(self: &Arc<Self>, stream: turmoil::net::TcpStream, counting: Counting) -> SimConn {
         SimConn {
             stream: Some(stream),
             number: self.opened.fetch_add(1, Ordering::Relaxed),
             sockets: self.clone(),
+            counting,
         }
     }
 }
@@ -79,6 +94,65 @@ pub struct SimConn {
     /// Its place in the order the host opened connections.
     number: u64,
     sockets: Arc<Sockets>,
+    /// What of its writes count as peer traffic.
+    counting: Counting,
+}
+
+/// Which written bytes of a connection count as peer traffic.
+enum Counting {
+    /// None: a client's or an edge's connection.
+    No,
+    /// Every byte: a connection this node opened to a peer.
+    All,
+    /// A peer's connection this node serves: frame by frame (see [`FrameMeter`]).
+    Frames(FrameMeter),
+}
+
+/// Counts what a server writes on an HTTP/2 connection, frame by frame,
+/// leaving out the payload of header blocks (HEADERS and CONTINUATION
+/// frames; their 9-byte frame headers count). hyper stamps every response
+/// with a `date` header from the real clock, so the size of a response's
+/// header block depends on how many real seconds a run took; everything
+/// else a server writes (DATA, SETTINGS, PING, WINDOW_UPDATE, RST_STREAM
+/// frames) depends on simulated time only. After HPACK indexing a header
+/// block is a few bytes.
+#[derive(Debug, Default)]
+pub struct FrameMeter {
+    header: [u8; 9],
+    have: usize,
+    left: usize,
+    counting: bool,
+}
+
+impl FrameMeter {
+    /// How many of `bytes`, the next ones written, count.
+    pub fn counted(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut n = 0;
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let take = self.left.min(bytes.len());
+                if self.counting {
+                    n += take as u64;
+                }
+                self.left -= take;
+                bytes = &bytes[take..];
+                continue;
+            }
+            let take = (9 - self.have).min(bytes.len());
+            self.header[self.have..self.have + take].copy_from_slice(&bytes[..take]);
+            self.have += take;
+            n += take as u64;
+            bytes = &bytes[take..];
+            if self.have == 9 {
+                let h = &self.header;
+                self.left = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+                // 0x1 HEADERS, 0x9 CONTINUATION.
+                self.counting = !matches!(h[3], 0x1 | 0x9);
+                self.have = 0;
+            }
+        }
+        n
+    }
 }
 
 impl SimConn {
@@ -124,7 +198,18 @@ impl AsyncRead for SimConn {
 
 impl AsyncWrite for SimConn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.stream()?.poll_write(cx, buf)
+        let written = self.stream()?.poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &written {
+            let counted = match &mut self.counting {
+                Counting::No => 0,
+                Counting::All => *n as u64,
+                Counting::Frames(meter) => meter.counted(&buf[..*n]),
+            };
+            if counted > 0 {
+                self.sockets.peer_bytes_sent.fetch_add(counted, Ordering::Relaxed);
+            }
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -137,23 +222,34 @@ impl AsyncWrite for SimConn {
 }
 
 /// Accepted connections on `0.0.0.0:PORT` of the current simulated host,
-/// each one of `sockets`.
+/// each one of `sockets`; those from a host named in `peers` count as peer
+/// connections.
 pub async fn incoming(
     sockets: Arc<Sockets>,
+    peers: Arc<BTreeSet<String>>,
 ) -> io::Result<impl futures_util::Stream<Item = io::Result<SimConn>>> {
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     Ok(futures_util::stream::unfold(listener, move |l| {
-        let sockets = sockets.clone();
+        let (sockets, peers) = (sockets.clone(), peers.clone());
         async move {
-            let item = l.accept().await.map(|(s, _)| sockets.adopt(s));
+            let item = l.accept().await.map(|(s, from)| {
+                let peer = turmoil::reverse_lookup(from.ip()).is_some_and(|h| peers.contains(&h));
+                let counting = if peer {
+                    Counting::Frames(FrameMeter::default())
+                } else {
+                    Counting::No
+                };
+                sockets.adopt(s, counting)
+            });
             Some((item, l))
         }
     }))
 }
 
 /// A lazily connecting channel to `addr` (`host:port`) over the simulated
-/// network, its connections among `sockets`.
-pub fn channel(addr: &str, timeout: Duration, sockets: Arc<Sockets>) -> Option<Channel> {
+/// network, its connections among `sockets` (as peer connections when
+/// `peer`).
+pub fn channel(addr: &str, timeout: Duration, sockets: Arc<Sockets>, peer: bool) -> Option<Channel> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}")).ok()?;
     Some(
         endpoint
@@ -176,7 +272,8 @@ pub fn channel(addr: &str, timeout: Duration, sockets: Arc<Sockets>) -> Option<C
                     let host = uri.host().unwrap_or_default().to_owned();
                     let port = uri.port_u16().unwrap_or(PORT);
                     let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
-                    Ok::<_, io::Error>(TokioIo::new(sockets.adopt(stream)))
+                    let counting = if peer { Counting::All } else { Counting::No };
+                    Ok::<_, io::Error>(TokioIo::new(sockets.adopt(stream, counting)))
                 }
             })),
     )
@@ -184,5 +281,42 @@ pub fn channel(addr: &str, timeout: Duration, sockets: Arc<Sockets>) -> Option<C
 
 /// The channel factory nodes use for their peers.
 pub fn channels(timeout: Duration, sockets: Arc<Sockets>) -> ChannelFactory {
-    Arc::new(move |addr: &str| channel(addr, timeout, sockets.clone()))
+    Arc::new(move |addr: &str| channel(addr, timeout, sockets.clone(), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameMeter;
+
+    fn frame(kind: u8, payload: usize) -> Vec<u8> {
+        let mut f = vec![
+            (payload >> 16) as u8,
+            (payload >> 8) as u8,
+            payload as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            1,
+        ];
+        f.resize(9 + payload, 0xab);
+        f
+    }
+
+    #[test]
+    fn header_blocks_leave_only_their_frame_headers_whatever_the_write_boundaries() {
+        let mut bytes = frame(0x1, 30); // HEADERS
+        bytes.extend(frame(0x0, 100)); // DATA
+        bytes.extend(frame(0x9, 5)); // CONTINUATION
+        bytes.extend(frame(0x4, 0)); // SETTINGS, empty
+        bytes.extend(frame(0x0, 70_000)); // DATA, longer than 16 bits
+        let want = 9 + (9 + 100) + 9 + 9 + (9 + 70_000);
+        assert_eq!(FrameMeter::default().counted(&bytes), want);
+        for chunk in [1, 2, 7, 9, 10, 4096] {
+            let mut m = FrameMeter::default();
+            let n: u64 = bytes.chunks(chunk).map(|c| m.counted(c)).sum();
+            assert_eq!(n, want, "chunks of {chunk}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Progress of a sweep on stderr: a bar redrawn in place on a terminal, and
-//! plain lines now and then (at every tenth of the seeds, and the last)
+//! plain lines now and then (at every tenth of the runs, and the last)
 //! when stderr is a file or a CI log, which would otherwise hold every
 //! redraw as one long line.
 
@@ -18,7 +18,7 @@ pub struct Progress {
 const BAR: usize = 30;
 
 impl Progress {
-    /// Progress over `total` seeds; `terminal`: whether stderr is one
+    /// Progress over `total` runs (seeds times configurations); `terminal`: whether stderr is one
     /// (`std::io::IsTerminal`).
     pub fn new(total: usize, terminal: bool) -> Self {
         Self {
@@ -28,14 +28,14 @@ impl Progress {
         }
     }
 
-    /// What to print once `done` seeds have run (`failed` of them failed)
+    /// What to print once `done` runs are over (`failed` of them failed)
     /// after `elapsed`: the redrawn bar on a terminal (starting with `\r`,
     /// no newline), else a line at each new tenth of the total and at the
     /// end, and nothing in between.
     pub fn update(&mut self, done: usize, failed: usize, elapsed: Duration) -> Option<String> {
         let done = done.min(self.total);
         let status = format!(
-            "{done}/{} seeds, {failed} failed, {:.0} s",
+            "{done}/{} runs, {failed} failed, {:.0} s",
             self.total,
             elapsed.as_secs_f64()
         );
@@ -77,8 +77,8 @@ mod tests {
         let lines = all(&mut p, 100);
         assert_eq!(lines.len(), 10, "{lines:?}");
         assert!(lines.iter().all(|l| !l.contains('\r') && l.ends_with('\n')));
-        assert_eq!(lines[0], "sweep: 10/100 seeds, 1 failed, 10 s\n");
-        assert_eq!(lines[9], "sweep: 100/100 seeds, 14 failed, 100 s\n");
+        assert_eq!(lines[0], "sweep: 10/100 runs, 1 failed, 10 s\n");
+        assert_eq!(lines[9], "sweep: 100/100 runs, 14 failed, 100 s\n");
         assert_eq!(p.finish(), "");
     }
 
@@ -87,7 +87,7 @@ mod tests {
         let mut p = Progress::new(3, false);
         let lines = all(&mut p, 3);
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[2].starts_with("sweep: 3/3 seeds"));
+        assert!(lines[2].starts_with("sweep: 3/3 runs"));
         assert_eq!(p.update(3, 0, Duration::ZERO), None, "the end is said once");
     }
 
@@ -99,11 +99,7 @@ mod tests {
         assert!(lines.iter().all(|l| l.starts_with('\r') && !l.contains('\n')));
         assert_eq!(
             lines[1],
-            format!(
-                "\r[{}{}] 2/4 seeds, 0 failed, 2 s",
-                "#".repeat(15),
-                ".".repeat(15)
-            )
+            format!("\r[{}{}] 2/4 runs, 0 failed, 2 s", "#".repeat(15), ".".repeat(15))
         );
         assert_eq!(p.finish(), "\n");
     }

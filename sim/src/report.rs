@@ -36,6 +36,30 @@ impl Percentiles {
     }
 }
 
+/// Mean and largest of a figure measured per node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerNode {
+    /// Mean over the nodes (rounded).
+    pub mean: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl PerNode {
+    /// From one value per node.
+    pub fn of(values: &[u64]) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        let sum: u128 = values.iter().map(|&v| u128::from(v)).sum();
+        let n = values.len() as u128;
+        Self {
+            mean: ((sum + n / 2) / n) as u64,
+            max: values.iter().copied().max().unwrap_or(0),
+        }
+    }
+}
+
 /// One revocation's life, for the picture.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trace {
@@ -86,6 +110,13 @@ pub struct Report {
     pub messages: u64,
     /// Encoded op and snapshot bytes in them.
     pub bytes: u64,
+    /// Bytes each node wrote on its connections to and from other nodes
+    /// (HTTP/2 frames of pushes, anti-entropy rounds, snapshots and their
+    /// answers; no client or edge traffic), per second of the whole run.
+    pub peer_bytes_per_node_per_sec: PerNode,
+    /// Peer messages sent per acknowledged revocation (anti-entropy rounds
+    /// of an idle cluster included).
+    pub messages_per_revocation: f64,
     /// Ops delivered to a node that already had them (eager push and
     /// anti-entropy overlap; the protocol is idempotent).
     pub duplicate_deliveries: u64,
@@ -117,6 +148,15 @@ pub struct Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_node_mean_rounds_and_max_is_the_largest() {
+        let p = PerNode::of(&[1, 2, 2]);
+        assert_eq!((p.mean, p.max), (2, 2));
+        let p = PerNode::of(&[u64::MAX, u64::MAX]);
+        assert_eq!((p.mean, p.max), (u64::MAX, u64::MAX));
+        assert_eq!(PerNode::of(&[]), PerNode::default());
+    }
 
     #[test]
     fn percentiles() {

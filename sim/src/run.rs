@@ -2,8 +2,8 @@
 //! nodes and the edge clients, step simulated time while injecting the
 //! timeline's faults, observe, and assemble the [`Report`].
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -18,8 +18,9 @@ use rescind_store::{Identity, MemStore};
 use crate::edges::{EdgeLog, EdgeObserver, RunningReplica};
 use crate::net::{self, PORT};
 use crate::observe::{Observer, same_state};
-use crate::report::{Percentiles, Phase, Report, Trace};
+use crate::report::{PerNode, Percentiles, Phase, Report, Trace};
 use crate::scenario::Scenario;
+use crate::settings::{Overrides, SettingError};
 use crate::workload::{self, Log};
 
 /// The admin token every simulated node accepts.
@@ -36,6 +37,9 @@ pub enum SimError {
     /// turmoil reported a host failure.
     #[error("simulation failed: {0}")]
     Turmoil(String),
+    /// A `--set` the node config refuses.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
 }
 
 /// A node's wall clock: simulated time plus its skew.
@@ -72,6 +76,8 @@ pub(crate) struct World {
     /// Starts of each node's software.
     starts: Mutex<BTreeMap<String, u64>>,
     skews: BTreeMap<String, Arc<AtomicI64>>,
+    /// Bytes each node wrote on its peer connections, over all its starts.
+    pub(crate) peer_bytes: BTreeMap<String, Arc<AtomicU64>>,
     /// What the edge clients did.
     pub(crate) log: Mutex<Log>,
     /// Each running node's connections (see [`net::Sockets`]): a crash
@@ -83,35 +89,58 @@ pub(crate) struct World {
     pub(crate) edge_log: Mutex<EdgeLog>,
 }
 
-fn node_config(s: &Scenario, name: &str, region: &str) -> Config {
-    let seeds = if s.replication {
-        s.regions
+/// The simulator's part of a node's config, as TOML: the settings of a
+/// sweep are laid over it (see [`crate::settings`]).
+fn node_table(s: &Scenario, name: &str, region: &str) -> toml::Table {
+    let text = |v: &str| toml::Value::String(v.to_owned());
+    let mut t = toml::Table::new();
+    t.insert("node_name".into(), text(name));
+    t.insert("region".into(), text(region));
+    t.insert("listen".into(), text(&format!("0.0.0.0:{PORT}")));
+    t.insert("admin_token".into(), text(ADMIN));
+    t.insert("advertise_addr".into(), text(&format!("{name}:{PORT}")));
+    // A simulated network: the cluster key is the peers' credential here.
+    t.insert("insecure_peers".into(), toml::Value::Boolean(true));
+    if s.replication {
+        t.insert("cluster_key".into(), text(CLUSTER_KEY));
+        let seeds = s
+            .regions
             .iter()
             .map(|r| format!("{}-1", r.name))
             .filter(|n| n != name)
-            .map(|n| rescind_node::config::PeerSeed {
-                addr: format!("{n}:{PORT}"),
+            .map(|n| {
+                let mut peer = toml::Table::new();
+                peer.insert("addr".into(), text(&format!("{n}:{PORT}")));
+                toml::Value::Table(peer)
             })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Config {
-        node_name: Some(name.to_owned()),
-        region: region.to_owned(),
-        listen: ([0, 0, 0, 0], PORT).into(),
-        admin_token: Some(ADMIN.into()),
-        cluster_key: s.replication.then(|| CLUSTER_KEY.into()),
-        peers: seeds,
-        advertise_addr: Some(format!("{name}:{PORT}")),
-        // A simulated network: the cluster key is the peers' credential here.
-        insecure_peers: true,
-        gossip: rescind_node::config::GossipConfig {
-            interval: s.gossip_interval,
-            ..Default::default()
-        },
-        ..Config::default()
+            .collect();
+        t.insert("peers".into(), toml::Value::Array(seeds));
     }
+    let mut gossip = toml::Table::new();
+    gossip.insert(
+        "interval".into(),
+        text(&format!("{}ns", s.gossip_interval.as_nanos())),
+    );
+    t.insert("gossip".into(), toml::Value::Table(gossip));
+    t
+}
+
+/// Every node's config: the simulator's keys with `overrides` laid over.
+fn node_configs(
+    s: &Scenario,
+    nodes: &[(String, String)],
+    overrides: &Overrides,
+) -> Result<Vec<Config>, SettingError> {
+    nodes
+        .iter()
+        .map(|(name, region)| overrides.config(node_table(s, name, region)))
+        .collect()
+}
+
+/// Check `overrides` against `scenario` without running it: the error a
+/// run would stop with, if any.
+pub fn check_overrides(scenario: &Scenario, overrides: &Overrides) -> Result<(), SettingError> {
+    node_configs(scenario, &scenario.nodes(), overrides).map(|_| ())
 }
 
 fn fresh_disk(name: &str, rng: &mut StdRng) -> MemStore {
@@ -121,8 +150,13 @@ fn fresh_disk(name: &str, rng: &mut StdRng) -> MemStore {
     })
 }
 
-/// Run `scenario` with `seed`.
+/// Run `scenario` with `seed`, the nodes on their default config.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
+    run_with(scenario, seed, &Overrides::default())
+}
+
+/// Run `scenario` with `seed`, each node's config changed by `overrides`.
+pub fn run_with(scenario: &Scenario, seed: u64, overrides: &Overrides) -> Result<Report, SimError> {
     let total = scenario.workload.start + scenario.duration + scenario.settle;
     let mut sim = turmoil::Builder::new()
         .simulation_duration(total + Duration::from_secs(5))
@@ -132,10 +166,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
         .build();
     let mut rng = StdRng::seed_from_u64(seed);
     let nodes = scenario.nodes();
+    let configs = node_configs(scenario, &nodes, overrides)?;
     let world = Arc::new(World {
         skews: nodes
             .iter()
             .map(|(n, _)| (n.clone(), Arc::new(AtomicI64::new(0))))
+            .collect(),
+        peer_bytes: nodes
+            .iter()
+            .map(|(n, _)| (n.clone(), Arc::new(AtomicU64::new(0))))
             .collect(),
         ..World::default()
     });
@@ -145,11 +184,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
             .lock()
             .insert(name.clone(), fresh_disk(name, &mut rng));
     }
-    for (name, region) in &nodes {
-        let (world, config, name) = (world.clone(), node_config(scenario, name, region), name.clone());
+    let node_names: Arc<BTreeSet<String>> = Arc::new(nodes.iter().map(|(n, _)| n.clone()).collect());
+    for ((name, _), config) in nodes.iter().zip(configs) {
+        let (world, name) = (world.clone(), name.clone());
         let host = name.clone();
+        let node_names = node_names.clone();
         sim.host(host.as_str(), move || {
             let (world, config, name) = (world.clone(), config.clone(), name.clone());
+            let node_names = node_names.clone();
             async move {
                 let start = {
                     let mut starts = world.starts.lock();
@@ -160,7 +202,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
                 let store = world.disks.lock()[&name].clone();
                 // Held until the software stops: the last handle, so a
                 // crash closes the connections only once every task is gone.
-                let sockets = net::Sockets::new();
+                let sockets = net::Sockets::counting(world.peer_bytes[&name].clone());
                 world
                     .sockets
                     .lock()
@@ -182,7 +224,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
                     started_ms,
                 };
                 world.engines.lock().insert(name.clone(), running);
-                let incoming = net::incoming(sockets.clone()).await?;
+                let incoming = net::incoming(sockets.clone(), node_names).await?;
                 node.serve_incoming(incoming, &format!("{name}:{PORT}"), std::future::pending())
                     .await?;
                 drop(sockets);
@@ -267,6 +309,18 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
     );
     let lost = observer.lost(&running);
     let [messages, bytes, duplicates] = observer.totals();
+    let run_secs = total.as_secs_f64().max(0.001);
+    let peer_rates: Vec<u64> = world
+        .peer_bytes
+        .values()
+        .map(|b| (b.load(Ordering::Relaxed) as f64 / run_secs).round() as u64)
+        .collect();
+    let acked = log.acked.len() as u64;
+    let messages_per_revocation = if acked == 0 {
+        0.0
+    } else {
+        (messages as f64 / acked as f64 * 10.0).round() / 10.0
+    };
     let traces: Vec<Trace> = log
         .acked
         .iter()
@@ -306,11 +360,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
         convergence_after_heal_ms: convergence,
         messages,
         bytes,
+        peer_bytes_per_node_per_sec: PerNode::of(&peer_rates),
+        messages_per_revocation,
         duplicate_deliveries: duplicates,
         max_reported_staleness_ms: observer.max_reported,
         max_true_lag_ms: observer.max_true_lag,
         staleness_violations: observer.violations,
-        revocations: log.acked.len() as u64,
+        revocations: acked,
         checks: log.checks,
         request_errors: log.errors,
         phases,

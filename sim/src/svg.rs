@@ -56,7 +56,8 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         s,
         r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{} (seed {}): revocations held by each region over time</text>"#,
-        r.scenario, r.seed
+        escape(&r.scenario),
+        r.seed
     );
     let _ = writeln!(
         s,
@@ -69,6 +70,7 @@ pub fn render(r: &Report) -> String {
         r.converged
     );
     for (from, to, label, colour) in windows(r) {
+        let label = escape(&label);
         let _ = writeln!(
             s,
             r#"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{label}</title></rect>"#,
@@ -136,13 +138,139 @@ pub fn render(r: &Report) -> String {
         let ly = TOP + 10.0 + i as f64 * 18.0;
         let _ = writeln!(
             s,
-            r#"<line x1="{:.1}" x2="{:.1}" y1="{ly:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{region}</text>"#,
+            r#"<line x1="{:.1}" x2="{:.1}" y1="{ly:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
             W - RIGHT + 12.0,
             W - RIGHT + 32.0,
             W - RIGHT + 38.0,
-            ly + 4.0
+            ly + 4.0,
+            escape(region)
         );
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// A round step for about `ticks` ticks up to `max`: 1, 2 or 5 times a power of ten.
+fn tick_step(max: f64, ticks: f64) -> f64 {
+    let raw = (max / ticks).max(1e-9);
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * power)
+}
+
+/// A sweep's trade-off as a standalone SVG: one point per configuration,
+/// at its peer bytes/s per node (x) and its median p99 time to enforce (y),
+/// with a whisker up to the worst seed's p99.
+pub fn sweep_chart(scenario: &str, rows: &[crate::sweep::Row]) -> String {
+    const CW: f64 = 760.0;
+    const CH: f64 = 460.0;
+    const CL: f64 = 70.0;
+    const CR: f64 = 30.0;
+    const CT: f64 = 50.0;
+    const CB: f64 = 60.0;
+    let max_x = rows
+        .iter()
+        .map(|r| r.peer_bytes_per_sec)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.15;
+    let max_y = rows.iter().map(|r| r.p99_worst_ms).max().unwrap_or(0).max(1) as f64 * 1.15;
+    let (step_x, step_y) = (tick_step(max_x, 6.0), tick_step(max_y, 6.0));
+    let (max_x, max_y) = ((max_x / step_x).ceil() * step_x, (max_y / step_y).ceil() * step_y);
+    let x = |v: f64| CL + v / max_x * (CW - CL - CR);
+    let y = |v: f64| CH - CB - v / max_y * (CH - CT - CB);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{CW}" height="{CH}" viewBox="0 0 {CW} {CH}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{CW}" height="{CH}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{CL}" y="24" font-size="15" font-weight="bold">{}: p99 time to enforce against peer bandwidth, per configuration</text>"#,
+        escape(scenario)
+    );
+    let mut v = 0.0;
+    while v <= max_y + step_y / 2.0 {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{CL}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v}</text>"##,
+            CW - CR,
+            y(v),
+            y(v),
+            CL - 6.0,
+            y(v) + 4.0
+        );
+        v += step_y;
+    }
+    let mut v = 0.0;
+    while v <= max_x + step_x / 2.0 {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{:.1}" x2="{:.1}" y1="{CT}" y2="{:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{v}</text>"##,
+            x(v),
+            x(v),
+            CH - CB,
+            x(v),
+            CH - CB + 16.0
+        );
+        v += step_x;
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">peer bytes/s per node (mean over nodes, median over seeds)</text>"#,
+        CL + (CW - CL - CR) / 2.0,
+        CH - 18.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">p99 time to enforce, ms (whisker: worst seed)</text>"#,
+        CT + (CH - CT - CB) / 2.0
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let colour = COLORS[i % COLORS.len()];
+        let (px, py, worst) = (
+            x(r.peer_bytes_per_sec as f64),
+            y(r.p99_ms as f64),
+            y(r.p99_worst_ms as f64),
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{py:.1}" y2="{worst:.1}" stroke="{colour}"/><circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{colour}"><title>{} : p99 {} ms (worst {}), {} B/s</title></circle><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            escape(&r.label),
+            r.p99_ms,
+            r.p99_worst_ms,
+            r.peer_bytes_per_sec,
+            px + 8.0,
+            py + 4.0,
+            escape(&r.label)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Text made safe for SVG and HTML.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_steps_are_round() {
+        assert_eq!(tick_step(12_000.0, 6.0), 2000.0);
+        assert_eq!(tick_step(300.0, 6.0), 50.0);
+        assert_eq!(tick_step(7.0, 6.0), 2.0);
+        assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
 }

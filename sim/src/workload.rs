@@ -95,6 +95,7 @@ impl Edge {
                 &format!("{node}:{PORT}"),
                 Duration::from_secs(2),
                 self.sockets.clone(),
+                false,
             )?;
             self.clients.insert(node.clone(), RevocationsClient::new(channel));
         }
