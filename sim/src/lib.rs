@@ -20,6 +20,7 @@
 //! - [`observe`]: sampling every node's state for the report.
 //! - [`holdings`]: what each node or replica lacks, and when all held each revocation.
 //! - [`report`]: the [`Report`] and its statistics.
+//! - [`html`]: `run --html`, one self-contained page to hand on.
 //! - [`svg`]: the pictures (a run's timeline, a sweep's trade-off).
 //! - [`progress`]: a sweep's progress on stderr, a bar or plain lines.
 //! - [`verdict`](mod@verdict): what makes a run healthy.
@@ -28,6 +29,7 @@ pub mod check;
 pub mod edges;
 pub mod events;
 pub mod holdings;
+pub mod html;
 pub mod net;
 pub mod observe;
 pub mod progress;

@@ -41,6 +41,11 @@ enum Command {
         /// Draw the picture (SVG) here.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Write one self-contained HTML page here: verdict, figures, the
+        /// picture, per-region and per-phase tables, the scenario text and
+        /// the replay command.
+        #[arg(long)]
+        html: Option<PathBuf>,
         /// Change a node config key for every node: KEY=VALUE, e.g.
         /// gossip.interval=1s (any key of deploy/rescind.toml but those the
         /// simulator sets; repeatable).
@@ -217,6 +222,7 @@ fn run_one(
     seed: u64,
     json: Option<PathBuf>,
     svg: Option<PathBuf>,
+    html: Option<PathBuf>,
     set: &[String],
 ) -> anyhow::Result<bool> {
     let s = Scenario::load(path)?;
@@ -236,7 +242,21 @@ fn run_one(
         std::fs::write(&out, rescind_sim::svg::render(&r))
             .with_context(|| format!("writing {}", out.display()))?;
     }
-    Ok(verdict(&s, &r).is_empty())
+    let problems = verdict(&s, &r);
+    if let Some(out) = html {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let sets: String = set.iter().map(|v| format!(" --set {v}")).collect();
+        let replay = format!("rescind-sim run {} --seed {seed}{sets}", path.display());
+        let page = rescind_sim::html::Page {
+            scenario: &s,
+            scenario_text: &text,
+            replay: &replay,
+            problems: &problems,
+        };
+        std::fs::write(&out, rescind_sim::html::render(&page, &r))
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(problems.is_empty())
 }
 
 /// What `sweep` was asked.
@@ -338,8 +358,9 @@ fn main() -> ExitCode {
             seed,
             json,
             svg,
+            html,
             set,
-        } => run_one(&scenario, seed, json, svg, &set),
+        } => run_one(&scenario, seed, json, svg, html, &set),
         Command::Sweep {
             scenario,
             seeds,
