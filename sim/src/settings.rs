@@ -60,7 +60,7 @@ pub struct Setting {
 impl Setting {
     /// Parse `KEY=V1,V2,...`. The key's syntax and ownership are checked
     /// here; whether it exists and takes the values is checked by
-    /// [`Overrides::check`].
+    /// [`Overrides::config`] (and [`crate::run::check_overrides`]).
     pub fn parse(spec: &str) -> Result<Self, SettingError> {
         let err = |message: String| SettingError {
             spec: spec.to_owned(),
