@@ -245,8 +245,11 @@ fn run_one(
     let problems = verdict(&s, &r);
     if let Some(out) = html {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let sets: String = set.iter().map(|v| format!(" --set {v}")).collect();
-        let replay = format!("rescind-sim run {} --seed {seed}{sets}", path.display());
+        let replay = format!(
+            "rescind-sim run {} --seed {seed}{}",
+            path.display(),
+            overrides.flags()
+        );
         let page = rescind_sim::html::Page {
             scenario: &s,
             scenario_text: &text,
@@ -315,12 +318,7 @@ fn sweep(path: &Path, args: SweepArgs) -> anyhow::Result<bool> {
         eprintln!("wrote {}", out.display());
     }
     for (config, run) in &failed {
-        let sets: String = config
-            .overrides
-            .pairs
-            .iter()
-            .map(|(k, v)| format!(" --set {k}={v}"))
-            .collect();
+        let sets = config.overrides.flags();
         println!(
             "seed {}{} failed: {}",
             run.seed,

@@ -175,6 +175,15 @@ fn value(text: &str) -> toml::Value {
 }
 
 impl Overrides {
+    /// The flags that give this configuration to `rescind-sim run`, each
+    /// with a leading space (empty for the defaults).
+    pub fn flags(&self) -> String {
+        self.pairs
+            .iter()
+            .map(|(k, v)| format!(" --set {k}={v}"))
+            .collect()
+    }
+
     /// Lay these settings over `base` and read it as a node config.
     pub fn config(&self, mut base: toml::Table) -> Result<Config, SettingError> {
         for (key, text) in &self.pairs {
@@ -245,6 +254,11 @@ mod tests {
         let c = set(&["metrics=false"]).unwrap()[0].config(base()).unwrap();
         assert!(!c.metrics);
         assert_eq!(grid(&[]).unwrap(), vec![Overrides::default()]);
+        assert_eq!(
+            g[1].flags(),
+            " --set gossip.interval=200ms --set gossip.push_fanout=8"
+        );
+        assert_eq!(Overrides::default().flags(), "");
     }
 
     #[test]

@@ -42,22 +42,36 @@ fn windows(r: &Report) -> Vec<(u64, u64, String, &'static str)> {
     out
 }
 
+/// The start of a standalone SVG document `width` × `height` on white,
+/// with `title` (escaped here) at `at`.
+fn open(width: f64, height: f64, (x, y): (f64, f64), title: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{width}" height="{height}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{x}" y="{y}" font-size="15" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    s
+}
+
 /// Render `r` as a standalone SVG document.
 pub fn render(r: &Report) -> String {
     let end = r.phases.last().map_or(1, |p| p.to_ms).max(1) as f64;
     let x = |ms: u64| LEFT + (ms as f64 / end) * (W - LEFT - RIGHT);
     let y = |f: f64| TOP + (1.0 - f) * (H - TOP - BOTTOM);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{} (seed {}): revocations held by each region over time</text>"#,
-        escape(&r.scenario),
-        r.seed
+    let mut s = open(
+        W,
+        H,
+        (LEFT, 22.0),
+        &format!(
+            "{} (seed {}): revocations held by each region over time",
+            r.scenario, r.seed
+        ),
     );
     let _ = writeln!(
         s,
@@ -183,16 +197,11 @@ pub fn sweep_chart(scenario: &str, rows: &[crate::sweep::Row]) -> String {
     let (max_x, max_y) = ((max_x / step_x).ceil() * step_x, (max_y / step_y).ceil() * step_y);
     let x = |v: f64| CL + v / max_x * (CW - CL - CR);
     let y = |v: f64| CH - CB - v / max_y * (CH - CT - CB);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{CW}" height="{CH}" viewBox="0 0 {CW} {CH}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="{CW}" height="{CH}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{CL}" y="24" font-size="15" font-weight="bold">{}: p99 time to enforce against peer bandwidth, per configuration</text>"#,
-        escape(scenario)
+    let mut s = open(
+        CW,
+        CH,
+        (CL, 24.0),
+        &format!("{scenario}: p99 time to enforce against peer bandwidth, per configuration"),
     );
     let mut v = 0.0;
     while v <= max_y + step_y / 2.0 {
